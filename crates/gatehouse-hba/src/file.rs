@@ -1,0 +1,215 @@
+//! A whole pg_hba.conf: loading (PostgreSQL's `load_hba()`) and the rows of the
+//! `pg_hba_file_rules` view (`fill_hba_view()`).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::line::{parse_hba_line, HbaLine};
+use crate::matcher::RuleIndex;
+use crate::resolve::Resolver;
+use crate::source::FileSource;
+use crate::tokenize::Tokenizer;
+use crate::version::ParseOptions;
+
+/// One row of `pg_hba_file_rules` (PostgreSQL 16+ columns; 15 has no
+/// `rule_number` and `file_name`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileRule {
+    /// Position among the rows without error, from 1; `None` on error rows.
+    pub rule_number: Option<u32>,
+    /// File the record came from.
+    pub file_name: String,
+    /// First physical line of the record.
+    pub line_number: u32,
+    /// Connection type; `None` when the record did not parse.
+    #[serde(rename = "type")]
+    pub rule_type: Option<String>,
+    /// Database names as written (quotes removed).
+    pub database: Option<Vec<String>>,
+    /// Role names as written.
+    pub user_name: Option<Vec<String>>,
+    /// Address, host name or keyword.
+    pub address: Option<String>,
+    /// Netmask for numeric addresses.
+    pub netmask: Option<String>,
+    /// Method name.
+    pub auth_method: Option<String>,
+    /// Options as `name=value` strings.
+    pub options: Option<Vec<String>>,
+    /// PostgreSQL's error text for the record.
+    pub error: Option<String>,
+}
+
+/// A problem found while loading, located at file:line:column.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// The file.
+    pub file: String,
+    /// Line number (0 for a problem with the file as a whole).
+    pub line: u32,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong, in PostgreSQL's words.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: {}", self.file, self.message),
+            (l, Some(c)) => write!(f, "{}:{}:{}: {}", self.file, l, c, self.message),
+            (l, None) => write!(f, "{}:{}: {}", self.file, l, self.message),
+        }
+    }
+}
+
+/// A parsed pg_hba.conf with everything it includes.
+#[derive(Debug)]
+pub struct HbaFile {
+    /// Path of the top-level file.
+    pub path: String,
+    /// One row per record, as `pg_hba_file_rules`.
+    pub rows: Vec<FileRule>,
+    /// The records that loaded, in file order (what PostgreSQL would match against
+    /// if [`HbaFile::is_loadable`]).
+    pub lines: Vec<HbaLine>,
+    /// Errors that make PostgreSQL refuse the whole file.
+    pub errors: Vec<Diagnostic>,
+    /// Warnings: records that load but can never match, as PostgreSQL reports them.
+    pub warnings: Vec<Diagnostic>,
+    pub(crate) index: RuleIndex,
+}
+
+impl HbaFile {
+    /// Reads and parses the file at `path` (absolute) and its includes.
+    ///
+    /// Errors: the top-level file cannot be read (`could not open file "…": …`).
+    pub fn load(
+        path: &str,
+        source: &dyn FileSource,
+        opts: &ParseOptions,
+        resolver: &dyn Resolver,
+    ) -> Result<HbaFile, String> {
+        let lines = Tokenizer::new(source, opts.version).tokenize_file(path)?;
+        Ok(Self::from_tokenized(path, lines, opts, resolver))
+    }
+
+    /// Parses `content` as if it were the file at `path`; includes and `@file`
+    /// references are read from `source`.
+    pub fn parse_bytes(
+        path: &str,
+        content: &[u8],
+        source: &dyn FileSource,
+        opts: &ParseOptions,
+        resolver: &dyn Resolver,
+    ) -> HbaFile {
+        let lines = Tokenizer::new(source, opts.version).tokenize_bytes(path, content);
+        Self::from_tokenized(path, lines, opts, resolver)
+    }
+
+    fn from_tokenized(
+        path: &str,
+        tokenized: Vec<crate::tokenize::TokenizedLine>,
+        opts: &ParseOptions,
+        resolver: &dyn Resolver,
+    ) -> HbaFile {
+        let mut rows = Vec::with_capacity(tokenized.len());
+        let mut lines = Vec::with_capacity(tokenized.len());
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let mut rule_number = 0u32;
+        for tok in &tokenized {
+            let diag = |message: String, column: Option<usize>| Diagnostic {
+                file: tok.file.clone(),
+                line: tok.line,
+                column,
+                message,
+            };
+            if let Some(err) = &tok.error {
+                errors.push(diag(err.clone(), tok.error_column));
+                rows.push(error_row(tok.file.clone(), tok.line, Some(err.clone())));
+                continue;
+            }
+            match parse_hba_line(tok, opts, resolver) {
+                Ok(line) => {
+                    let mut row = line_row(&line);
+                    if let Some(w) = &line.warning {
+                        warnings.push(diag(w.clone(), Some(1)));
+                        row.error = Some(w.clone());
+                    } else {
+                        rule_number += 1;
+                        row.rule_number = Some(rule_number);
+                    }
+                    rows.push(row);
+                    lines.push(line);
+                }
+                Err(e) => {
+                    errors.push(diag(e.log.clone(), e.column));
+                    let mut row = error_row(tok.file.clone(), tok.line, e.view);
+                    if row.error.is_none() {
+                        // PostgreSQL refuses the file but leaves the view's error empty.
+                        rule_number += 1;
+                        row.rule_number = Some(rule_number);
+                    }
+                    rows.push(row);
+                }
+            }
+        }
+        if errors.is_empty() && lines.is_empty() {
+            errors.push(Diagnostic {
+                file: path.to_owned(),
+                line: 0,
+                column: None,
+                message: format!("configuration file \"{path}\" contains no entries"),
+            });
+        }
+        let index = RuleIndex::build(&lines);
+        HbaFile {
+            path: path.to_owned(),
+            rows,
+            lines,
+            errors,
+            warnings,
+            index,
+        }
+    }
+
+    /// Whether PostgreSQL would load this file (no errors; at least one record).
+    pub fn is_loadable(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+fn error_row(file_name: String, line_number: u32, error: Option<String>) -> FileRule {
+    FileRule {
+        rule_number: None,
+        file_name,
+        line_number,
+        rule_type: None,
+        database: None,
+        user_name: None,
+        address: None,
+        netmask: None,
+        auth_method: None,
+        options: None,
+        error,
+    }
+}
+
+fn line_row(line: &HbaLine) -> FileRule {
+    let (address, netmask) = line.view_address();
+    FileRule {
+        rule_number: None,
+        file_name: line.file.clone(),
+        line_number: line.line,
+        rule_type: Some(line.conntype.name().to_owned()),
+        database: Some(line.databases.iter().map(|t| t.text.clone()).collect()),
+        user_name: Some(line.roles.iter().map(|t| t.text.clone()).collect()),
+        address,
+        netmask,
+        auth_method: Some(line.method.name().to_owned()),
+        options: line.view_options(),
+        error: None,
+    }
+}
