@@ -1,1 +1,66 @@
-fn main() {}
+//! `gatehouse`: the command-line interface (DESIGN.md "CLI contract").
+//!
+//! Exit codes everywhere: 0 ok, 1 a negative answer (no match, lint errors),
+//! 2 bad usage or input.
+
+#![forbid(unsafe_code)]
+
+mod engine_args;
+mod hba_cmd;
+mod ident_cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Connection-control gateway for PostgreSQL.
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// pg_hba.conf: lint a file, or find the line a connection matches.
+    Hba {
+        #[command(subcommand)]
+        command: hba_cmd::HbaCommand,
+    },
+    /// pg_ident.conf: lint a file, or check a user name map.
+    Ident {
+        #[command(subcommand)]
+        command: ident_cmd::IdentCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Hba { command } => hba_cmd::run(command),
+        Command::Ident { command } => ident_cmd::run(command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("gatehouse: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! `gatehouse hba match --hba FILE (--local | --address IP) --user U --database D …`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use gatehouse_hba::{
+    system_interfaces, AuthMethod, Connection, HbaFile, IdentFile, MatchEnv, Membership, OsFiles,
+    Replication, SystemResolver, Transport,
+};
+use serde_json::json;
+
+use crate::engine_args::{absolute, EngineArgs};
+use crate::output::Format;
+
+/// `--replication`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReplicationArg {
+    /// Physical replication (`replication=true`).
+    True,
+    /// Logical replication (`replication=database`).
+    Database,
+}
+
+/// Arguments of `hba match`.
+#[derive(Args)]
+pub struct MatchArgs {
+    /// The pg_hba.conf to match against.
+    #[arg(long)]
+    hba: PathBuf,
+    /// A pg_ident.conf to validate alongside (its errors are reported as warnings).
+    #[arg(long)]
+    ident: Option<PathBuf>,
+    /// The client connects over the Unix socket.
+    #[arg(long, conflicts_with = "address", required_unless_present = "address")]
+    local: bool,
+    /// The client's IP address (TCP).
+    #[arg(long)]
+    address: Option<IpAddr>,
+    /// The connection uses TLS.
+    #[arg(long)]
+    ssl: bool,
+    /// The connection uses GSSAPI encryption.
+    #[arg(long)]
+    gss: bool,
+    /// StartupMessage user.
+    #[arg(long)]
+    user: String,
+    /// StartupMessage database.
+    #[arg(long)]
+    database: String,
+    /// StartupMessage replication parameter.
+    #[arg(long, value_enum)]
+    replication: Option<ReplicationArg>,
+    /// A role the user belongs to, directly or indirectly (repeat per role).
+    #[arg(long = "member-of")]
+    member_of: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// Option values never printed.
+const SECRET_OPTIONS: &[&str] = &["ldapbindpasswd", "radiussecrets"];
+
+/// Runs `hba match`: exit 0 when a line matches (and is not `reject`), 1 when no
+/// line matches or the matching line rejects, 2 when the file would not load.
+pub fn run(args: &MatchArgs) -> Result<u8> {
+    let opts = args.engine.options()?;
+    let path = absolute(&args.hba)?;
+    let hba = match HbaFile::load(&path, &OsFiles, &opts, &SystemResolver) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            return Ok(2);
+        }
+    };
+    if !hba.is_loadable() {
+        for e in &hba.errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("gatehouse: {path}: PostgreSQL would refuse to load this file");
+        return Ok(2);
+    }
+    if let Some(ident) = &args.ident {
+        let ipath = absolute(ident)?;
+        match IdentFile::load(&ipath, &OsFiles, &opts) {
+            Ok(f) => {
+                for e in &f.errors {
+                    eprintln!("warning: {e} (PostgreSQL would not load this pg_ident.conf)");
+                }
+            }
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
+    let transport = match (args.local, args.address) {
+        (true, _) => Transport::Local,
+        (false, Some(addr)) => Transport::Tcp {
+            addr,
+            ssl: args.ssl,
+            gssenc: args.gss,
+        },
+        (false, None) => bail!("give --local or --address"),
+    };
+    let membership = Membership::of(args.member_of.iter().cloned());
+    let conn = Connection {
+        transport,
+        user: &args.user,
+        database: &args.database,
+        replication: match args.replication {
+            None => Replication::None,
+            Some(ReplicationArg::True) => Replication::Physical,
+            Some(ReplicationArg::Database) => Replication::Logical,
+        },
+        membership: &membership,
+    };
+    let interfaces = system_interfaces().unwrap_or_default();
+    let env = MatchEnv {
+        interfaces: &interfaces,
+        resolver: &SystemResolver,
+    };
+    let found = hba.find(&conn, &env);
+    match args.format {
+        Format::Json => {
+            let doc = match found {
+                Some(line) => json!({
+                    "matched": true,
+                    "file": line.file,
+                    "line": line.line,
+                    "type": line.conntype.name(),
+                    "method": line.method.name(),
+                    "options": options_object(line.view_options()),
+                }),
+                None => json!({"matched": false}),
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Format::Text => match found {
+            Some(line) => {
+                println!("{}:{}: {}", line.file, line.line, line.raw.trim());
+                println!("matched line {}: method {}", line.line, line.method);
+            }
+            None => println!(
+                "no pg_hba.conf entry matches (PostgreSQL: \"no pg_hba.conf entry for …\")"
+            ),
+        },
+    }
+    Ok(match found {
+        Some(line) if line.method != AuthMethod::Reject => 0,
+        _ => 1,
+    })
+}
+
+fn options_object(view: Option<Vec<String>>) -> serde_json::Value {
+    let mut map = BTreeMap::new();
+    for item in view.unwrap_or_default() {
+        let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
+        let v = if SECRET_OPTIONS.contains(&k) {
+            "********"
+        } else {
+            v
+        };
+        map.insert(k.to_owned(), v.to_owned());
+    }
+    json!(map)
+}
