@@ -13,7 +13,7 @@ use tempfile::TempDir;
 
 use crate::error::{Result, TestkitError};
 use crate::janitor;
-use crate::osuser::{run_checked, server_bin_dir, RunAs};
+use crate::osuser::{base_dir, run_checked, server_bin_dir, RunAs};
 use crate::probe::{Probe, ProbeOutcome, ProbeTarget};
 use crate::server::Server;
 use crate::template;
@@ -43,7 +43,8 @@ pub struct ClusterOptions {
     /// Extra `postgresql.conf` settings, appended after the kit's own (`name`, raw value —
     /// quote strings yourself: `("work_mem", "'8MB'")`).
     pub settings: Vec<(String, String)>,
-    /// Folder to create the cluster's temporary folder in (default: the system temp dir).
+    /// Folder to create the cluster's temporary folder in (default: `$GATEHOUSE_TESTKIT_DIR`,
+    /// else `/dev/shm` when writable, else the system temp dir).
     pub base_dir: Option<PathBuf>,
 }
 
@@ -191,7 +192,7 @@ impl Cluster {
         let bin_dir = server_bin_dir(version, run_as)?;
         janitor::reap_orphans_once(run_as);
 
-        let base = options.base_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let base = options.base_dir.clone().unwrap_or_else(base_dir);
         let root = tempfile::Builder::new()
             .prefix(janitor::DIR_PREFIX)
             .tempdir_in(&base)

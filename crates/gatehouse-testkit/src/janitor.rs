@@ -3,7 +3,7 @@
 //!
 //! Each cluster folder holds an `owner` file with the test process's pid and start time.
 //! Once per process, before its first cluster starts, the kit looks at the other
-//! `gatehouse-pg-*` folders in the system temp dir: when the owner is gone, it stops that
+//! `gatehouse-pg-*` folders in the base dir (and the system temp dir): when the owner is gone, it stops that
 //! cluster's postmaster (after checking that the pid's working directory is that data
 //! folder, so a reused pid is never signalled) and removes the folder.
 
@@ -12,7 +12,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use crate::error::{Result, TestkitError};
-use crate::osuser::RunAs;
+use crate::osuser::{base_dir, RunAs};
 use crate::server::{read_pid, stop_postmaster};
 
 /// Prefix of every cluster folder.
@@ -65,10 +65,13 @@ fn postmaster_belongs_to(pid: i32, data_dir: &Path) -> bool {
 pub(crate) fn reap_orphans_once(_run_as: RunAs) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
+        let mut dirs = vec![base_dir(), std::env::temp_dir()];
+        dirs.dedup();
+        let entries = dirs
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flat_map(|rd| rd.flatten());
+        for entry in entries {
             let name = entry.file_name();
             if !name.to_string_lossy().starts_with(DIR_PREFIX) {
                 continue;

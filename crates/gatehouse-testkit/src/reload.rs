@@ -17,6 +17,7 @@
 //! line may belong to a reload that started before our files were written. Verified on 15
 //! and 18 (the 16+ message names the full path: `/…/pg_hba.conf was not reloaded`).
 
+use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -55,6 +56,8 @@ struct LogTail {
     path: std::path::PathBuf,
     offset: u64,
     partial: Vec<u8>,
+    /// Complete lines read but not yet consumed.
+    pending: VecDeque<String>,
 }
 
 impl LogTail {
@@ -66,10 +69,12 @@ impl LogTail {
             path: path.to_path_buf(),
             offset,
             partial: Vec::new(),
+            pending: VecDeque::new(),
         })
     }
 
-    fn next_lines(&mut self) -> Result<Vec<String>> {
+    /// Reads what was appended since the last call into `pending`.
+    fn fill(&mut self) -> Result<()> {
         let mut file =
             std::fs::File::open(&self.path).map_err(|e| TestkitError::io("open", &self.path, e))?;
         file.seek(SeekFrom::Start(self.offset))
@@ -79,19 +84,21 @@ impl LogTail {
             .map_err(|e| TestkitError::io("read", &self.path, e))?;
         self.offset += buf.len() as u64;
         self.partial.extend_from_slice(&buf);
-        let mut lines = Vec::new();
         while let Some(pos) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=pos).collect();
-            lines.push(String::from_utf8_lossy(&line[..pos]).into_owned());
+            self.pending
+                .push_back(String::from_utf8_lossy(&line[..pos]).into_owned());
         }
-        Ok(lines)
+        Ok(())
     }
 
-    /// Collects lines until one contains `needle`; returns the lines before it.
+    /// Consumes lines until one contains `needle`, pushing the lines before it onto `seen`;
+    /// lines after it stay pending for the next call.
     fn until(&mut self, needle: &str, seen: &mut Vec<String>) -> Result<()> {
         let deadline = Instant::now() + RELOAD_TIMEOUT;
         loop {
-            for line in self.next_lines()? {
+            self.fill()?;
+            while let Some(line) = self.pending.pop_front() {
                 if line.contains(needle) {
                     return Ok(());
                 }

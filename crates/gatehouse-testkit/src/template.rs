@@ -1,7 +1,7 @@
 //! One initdb'd data directory per server build, shared by every cluster and test process.
 //!
 //! `initdb` costs 0.5–1 s; copying its result costs a small fraction of that. The template
-//! lives in `$TMPDIR/gatehouse-testkit/template-<hash>/data`, where the hash covers the
+//! lives in `<base>/gatehouse-testkit/template-<hash>/data` (`/dev/shm` by default), where the hash covers the
 //! `postgres` binary (path, size, mtime), the initdb arguments and the server user. It is
 //! built in a staging folder and renamed into place, so a half-made template is never used,
 //! and concurrent test processes at worst both build one.
@@ -22,6 +22,8 @@ pub(crate) const INITDB_ARGS: &[&str] = &[
     "--locale=C",
     "--no-sync",
     "--no-instructions",
+    // 1 MB WAL segments instead of 16: a third less to write and copy per cluster.
+    "--wal-segsize=1",
 ];
 
 /// Runs initdb into `data_dir` (which must not exist or be empty) as `run_as`.
