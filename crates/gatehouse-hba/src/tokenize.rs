@@ -5,7 +5,8 @@
 //! mid-token), double quotes with `""` for a literal quote, comma lists (a blank
 //! before a comma ends the field), `@file` lists relative to the including file,
 //! and, from PostgreSQL 16, the `include`, `include_if_exists` and `include_dir`
-//! records (nesting depth at most 10). PostgreSQL 15 stops tokens at 255 bytes.
+//! records (nesting depth at most 10). Tokens have no length limit: PostgreSQL
+//! 14's 255-byte `MAX_TOKEN` is gone in 15 (checked against 15.18).
 //! Input bytes that are not UTF-8 are carried through lossily and never panic.
 
 use crate::source::{absolute_config_location, canonicalize_path, strerror, FileSource};
@@ -13,9 +14,6 @@ use crate::version::PgVersion;
 
 /// Deepest include / `@file` nesting PostgreSQL allows (`CONF_FILE_MAX_DEPTH`).
 pub const MAX_INCLUDE_DEPTH: u32 = 10;
-
-/// PostgreSQL 15's token buffer (`MAX_TOKEN` 256, one byte for the terminator).
-const PG15_MAX_TOKEN_BYTES: usize = 255;
 
 /// One token of a field, with its quoting and where it started.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +61,6 @@ struct RawToken {
 enum Next {
     Token(RawToken),
     End,
-    TooLong,
 }
 
 impl<'a> Tokenizer<'a> {
@@ -243,12 +240,6 @@ impl<'a> Tokenizer<'a> {
         loop {
             let tok = match self.next_token(text, pos) {
                 Next::End => break,
-                Next::TooLong => {
-                    return (
-                        tokens,
-                        Some(("authentication file token too long".to_owned(), *pos)),
-                    )
-                }
                 Next::Token(t) => t,
             };
             if !tok.initial_quote && tok.bytes.len() > 1 && tok.bytes[0] == b'@' {
@@ -330,15 +321,10 @@ impl<'a> Tokenizer<'a> {
         let mut saw_quote = false;
         let mut initial_quote = false;
         let mut terminating_comma = false;
-        let limit = self.version == PgVersion::V15;
         while c != 0 && (!is_blank(c) || in_quote) {
             if c == b'#' && !in_quote {
                 *pos = text.len() + 1;
                 break;
-            }
-            if limit && buf.len() >= PG15_MAX_TOKEN_BYTES {
-                *pos = text.len();
-                return Next::TooLong;
             }
             if c == b',' && !in_quote {
                 terminating_comma = true;
