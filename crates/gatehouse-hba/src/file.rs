@@ -55,12 +55,17 @@ pub struct Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
+    /// `file:line:column: message (hint)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.column) {
-            (0, _) => write!(f, "{}: {}", self.file, self.message),
-            (l, Some(c)) => write!(f, "{}:{}:{}: {}", self.file, l, c, self.message),
-            (l, None) => write!(f, "{}:{}: {}", self.file, l, self.message),
+            (0, _) => write!(f, "{}: {}", self.file, self.message)?,
+            (l, Some(c)) => write!(f, "{}:{}:{}: {}", self.file, l, c, self.message)?,
+            (l, None) => write!(f, "{}:{}: {}", self.file, l, self.message)?,
         }
+        if let Some(h) = crate::hint::hint_for(&self.message) {
+            write!(f, " ({h})")?;
+        }
+        Ok(())
     }
 }
 

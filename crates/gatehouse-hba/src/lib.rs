@@ -27,6 +27,7 @@
 
 pub mod address;
 pub mod file;
+mod hint;
 pub mod ident;
 mod ldapurl;
 pub mod line;
