@@ -190,7 +190,7 @@ impl Cluster {
         let version = options.version;
         let run_as = RunAs::get()?;
         let bin_dir = server_bin_dir(version, run_as)?;
-        janitor::reap_orphans_once(run_as);
+        janitor::reap_orphans_once();
 
         let base = options.base_dir.clone().unwrap_or_else(base_dir);
         let root = tempfile::Builder::new()

@@ -12,7 +12,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use crate::error::{Result, TestkitError};
-use crate::osuser::{base_dir, RunAs};
+use crate::osuser::base_dir;
 use crate::server::{read_pid, stop_postmaster};
 
 /// Prefix of every cluster folder.
@@ -62,31 +62,43 @@ fn postmaster_belongs_to(pid: i32, data_dir: &Path) -> bool {
 }
 
 /// Reaps orphaned clusters once per process (best effort, never fails).
-pub(crate) fn reap_orphans_once(_run_as: RunAs) {
+pub(crate) fn reap_orphans_once() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let mut dirs = vec![base_dir(), std::env::temp_dir()];
-        dirs.dedup();
-        let entries = dirs
-            .iter()
-            .filter_map(|d| std::fs::read_dir(d).ok())
-            .flat_map(|rd| rd.flatten());
-        for entry in entries {
-            let name = entry.file_name();
-            if !name.to_string_lossy().starts_with(DIR_PREFIX) {
-                continue;
-            }
-            let root = entry.path();
-            if !root.is_dir() || owner_alive(&root) {
-                continue;
-            }
-            let data = root.join("data");
-            if let Some(pid) = read_pid(&data) {
-                if postmaster_belongs_to(pid, &data) {
-                    stop_postmaster(&data);
-                }
-            }
-            let _ = std::fs::remove_dir_all(&root);
-        }
+        reap_orphans();
     });
+}
+
+/// Stops and removes clusters whose test process died without dropping them (SIGKILL,
+/// abort, a CI timeout). Runs by itself before a process's first cluster starts; call it to
+/// clean up at another time. Returns how many cluster folders were removed. Best effort:
+/// folders it cannot remove are skipped.
+pub fn reap_orphans() -> usize {
+    let mut removed = 0;
+    let mut dirs = vec![base_dir(), std::env::temp_dir()];
+    dirs.dedup();
+    let entries = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.flatten());
+    for entry in entries {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let root = entry.path();
+        if !root.is_dir() || owner_alive(&root) {
+            continue;
+        }
+        let data = root.join("data");
+        if let Some(pid) = read_pid(&data) {
+            if postmaster_belongs_to(pid, &data) {
+                stop_postmaster(&data);
+            }
+        }
+        if std::fs::remove_dir_all(&root).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }

@@ -38,6 +38,7 @@ mod version;
 pub use catalog::{HbaFileRule, IdentFileMapping};
 pub use cluster::{Cluster, ClusterOptions, DEFAULT_HBA};
 pub use error::{Result, TestkitError};
+pub use janitor::reap_orphans;
 pub use probe::{auth_code, probe, Probe, ProbeOutcome, ProbeTarget, Source, PROBE_TIMEOUT};
 pub use reload::ReloadOutcome;
 pub use version::{available, bin_dir, features, BuildFeatures, PgVersion};

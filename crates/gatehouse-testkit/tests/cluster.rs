@@ -188,3 +188,56 @@ fn missing_binaries_error_names_the_fix() {
     let text = e.to_string();
     assert!(text.contains("scripts/install-deps") && text.contains("GATEHOUSE_PG18_BIN"));
 }
+
+#[test]
+fn cluster_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Cluster>();
+}
+
+const LEAK_ENV: &str = "GATEHOUSE_TESTKIT_LEAK_CHILD";
+
+/// Only does something when run by `orphans_of_a_killed_process_are_reaped`: starts a
+/// cluster, prints where it is, and aborts without running destructors.
+#[test]
+fn leaking_child() {
+    if std::env::var_os(LEAK_ENV).is_none() {
+        return;
+    }
+    let c = Cluster::start(PgVersion::V15).unwrap();
+    println!(
+        "LEAKED {} {}",
+        c.postmaster_pid().unwrap(),
+        c.root_dir().display()
+    );
+    std::process::abort();
+}
+
+#[test]
+fn orphans_of_a_killed_process_are_reaped() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "leaking_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(LEAK_ENV, "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the child must abort");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("LEAKED ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("child output: {stdout}"));
+    let (pid, root) = line.split_once(' ').unwrap();
+    let (pid, root): (i32, PathBuf) = (pid.parse().unwrap(), root.into());
+    assert!(
+        alive(pid) && root.is_dir(),
+        "the child's cluster should be left behind"
+    );
+    assert!(gatehouse_testkit::reap_orphans() >= 1);
+    assert!(!alive(pid), "orphaned postmaster {pid} still running");
+    assert!(!root.exists());
+}
