@@ -161,13 +161,14 @@ pub(crate) fn shared_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A short fingerprint of a path and its file's size and modification time.
+/// A short fingerprint of `parts` and a file's size and modification time — not its path:
+/// the same build unpacked in another clone (tar keeps mtimes) maps to the same key, so
+/// caches keyed by it do not grow with every fresh CI clone.
 pub(crate) fn fingerprint(parts: &[&[u8]], file: &Path) -> u64 {
     let mut h = DefaultHasher::new();
     for p in parts {
         p.hash(&mut h);
     }
-    file.hash(&mut h);
     if let Ok(meta) = std::fs::metadata(file) {
         meta.len().hash(&mut h);
         meta.modified().ok().hash(&mut h);

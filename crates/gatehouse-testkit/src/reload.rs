@@ -1,21 +1,4 @@
 //! `Cluster::reload`: SIGHUP the postmaster and wait until it has really finished.
-//!
-//! `pg_reload_conf()` only sends SIGHUP; the postmaster handles it later. While handling it,
-//! the postmaster (1) re-reads postgresql.conf and postgresql.auto.conf, logging
-//! `parameter "X" changed to "Y"` at LOG level for every changed setting, then (2) loads
-//! pg_hba.conf (logging `... pg_hba.conf was not reloaded` when that fails and keeping the old
-//! rules) and (3) pg_ident.conf likewise. Reloads are handled one after the other.
-//!
-//! So the kit sets a harmless setting (`log_min_duration_sample`, to huge odd millisecond
-//! values, which only affects statements running longer than ~11 days) to a fresh value N1
-//! with ALTER SYSTEM, reloads, and waits for the `changed to "N1"` line in the server log:
-//! that handling read our files after we wrote them. It then does the same with N2: once the
-//! N2 line appears, the N1 handling — including its pg_hba.conf and pg_ident.conf loads — is
-//! complete. The log lines between the two tell whether those loads failed.
-//!
-//! Signals alone could not do this: two SIGHUPs can merge into one, and a "received SIGHUP"
-//! line may belong to a reload that started before our files were written. Verified on 15
-//! and 18 (the 16+ message names the full path: `/…/pg_hba.conf was not reloaded`).
 
 use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
@@ -134,8 +117,27 @@ impl Cluster {
 
     /// Reloads the configuration (`pg_reload_conf()`) and returns once the postmaster has
     /// finished handling it, pg_hba.conf and pg_ident.conf included, whether or not they
-    /// loaded. See the module documentation of `reload.rs` for how the end is observed: two
-    /// ALTER SYSTEM markers and their `parameter ... changed` log lines.
+    /// loaded.
+    ///
+    /// `pg_reload_conf()` only sends SIGHUP; the postmaster handles it later. While handling it,
+    /// the postmaster (1) re-reads postgresql.conf and postgresql.auto.conf, logging
+    /// `parameter "X" changed to "Y"` at LOG level for every changed setting, then (2) loads
+    /// pg_hba.conf (logging `... pg_hba.conf was not reloaded` when that fails and keeping the old
+    /// rules) and (3) pg_ident.conf likewise. Reloads are handled one after the other.
+    ///
+    /// So the kit sets a harmless setting (`log_min_duration_sample`, to huge odd millisecond
+    /// values, which only affects statements running longer than ~11 days) to a fresh value N1
+    /// with ALTER SYSTEM, reloads, and waits for the `changed to "N1"` line in the server log:
+    /// that handling read our files after we wrote them. It then does the same with N2: once the
+    /// N2 line appears, the N1 handling — including its pg_hba.conf and pg_ident.conf loads — is
+    /// complete. The log lines between the two tell whether those loads failed.
+    ///
+    /// Signals alone could not do this: two SIGHUPs can merge into one, and a "received SIGHUP"
+    /// line may belong to a reload that started before our files were written. Verified on 15
+    /// and 18 (the 16+ message names the full path: `/…/pg_hba.conf was not reloaded`).
+    ///
+    /// Errors: a postgresql.conf with errors (the marker is then not applied), or no marker
+    /// line within 20 s; the error carries the log lines seen.
     pub fn reload(&self) -> Result<ReloadOutcome> {
         let mut guard = self.admin()?;
         let client = guard
