@@ -449,6 +449,15 @@ fn parse_address<'a>(
     Ok(AddressSpec::Mask(AddrMask { addr, mask }))
 }
 
+/// PostgreSQL 18 reworded the LDAP bind-mode conflict message.
+fn ldap_mix_message(version: PgVersion) -> &'static str {
+    if version >= PgVersion::V18 {
+        "cannot mix options for simple bind and search+bind modes"
+    } else {
+        "cannot use ldapbasedn, ldapbinddn, ldapbindpasswd, ldapsearchattribute, ldapsearchfilter, or ldapurl together with ldapprefix"
+    }
+}
+
 fn check_required(
     method: AuthMethod,
     o: &AuthOptions,
@@ -464,10 +473,7 @@ fn check_required(
                     || o.ldapsearchattribute.is_some()
                     || o.ldapsearchfilter.is_some()
                 {
-                    return Err(LineError::at(
-                        "cannot mix options for simple bind and search+bind modes",
-                        col,
-                    ));
+                    return Err(LineError::at(ldap_mix_message(opts.version), col));
                 }
             } else if o.ldapbasedn.is_none() {
                 return Err(LineError::at(

@@ -491,6 +491,9 @@ pub fn view_options(method: AuthMethod, o: &AuthOptions) -> Option<Vec<String>> 
         if o.ldapport != 0 {
             v.push(format!("ldapport={}", o.ldapport));
         }
+        if let Some(s) = &o.ldapscheme {
+            v.push(format!("ldapscheme={s}"));
+        }
         if o.ldaptls {
             v.push("ldaptls=true".to_owned());
         }

@@ -5,8 +5,8 @@
 //! mid-token), double quotes with `""` for a literal quote, comma lists (a blank
 //! before a comma ends the field), `@file` lists relative to the including file,
 //! and, from PostgreSQL 16, the `include`, `include_if_exists` and `include_dir`
-//! records (nesting depth at most 10). Tokens have no length limit: PostgreSQL
-//! 14's 255-byte `MAX_TOKEN` is gone in 15 (checked against 15.18).
+//! records (nesting depth at most 10). PostgreSQL 15 stops tokens at 10,239 bytes
+//! (`MAX_TOKEN` 10240, checked against 15.18); 16+ has no limit.
 //! Input bytes that are not UTF-8 are carried through lossily and never panic.
 
 use crate::source::{absolute_config_location, canonicalize_path, strerror, FileSource};
@@ -61,7 +61,11 @@ struct RawToken {
 enum Next {
     Token(RawToken),
     End,
+    TooLong,
 }
+
+/// PostgreSQL 15's token buffer: `MAX_TOKEN` (10240) bytes including the terminator.
+const PG15_MAX_TOKEN_BYTES: usize = 10_239;
 
 impl<'a> Tokenizer<'a> {
     /// A tokenizer reading files from `source` with `version`'s rules.
@@ -240,6 +244,12 @@ impl<'a> Tokenizer<'a> {
         loop {
             let tok = match self.next_token(text, pos) {
                 Next::End => break,
+                Next::TooLong => {
+                    return (
+                        tokens,
+                        Some(("authentication file token too long".to_owned(), *pos)),
+                    )
+                }
                 Next::Token(t) => t,
             };
             if !tok.initial_quote && tok.bytes.len() > 1 && tok.bytes[0] == b'@' {
@@ -321,10 +331,15 @@ impl<'a> Tokenizer<'a> {
         let mut saw_quote = false;
         let mut initial_quote = false;
         let mut terminating_comma = false;
+        let limit = self.version == PgVersion::V15;
         while c != 0 && (!is_blank(c) || in_quote) {
             if c == b'#' && !in_quote {
                 *pos = text.len() + 1;
                 break;
+            }
+            if limit && buf.len() >= PG15_MAX_TOKEN_BYTES {
+                *pos = text.len();
+                return Next::TooLong;
             }
             if c == b',' && !in_quote {
                 terminating_comma = true;
@@ -451,15 +466,21 @@ mod tests {
     }
 
     #[test]
-    fn long_tokens_are_fine_on_15_and_later() {
+    fn pg15_token_limit_is_10239_bytes() {
         let files = MemFiles::new();
-        let long = "a".repeat(10_000);
-        for v in [PgVersion::V15, PgVersion::V18] {
-            let t = Tokenizer::new(&files, v);
-            let lines = t.tokenize_bytes("/c/h", format!("host {long} all all md5").as_bytes());
-            assert_eq!(lines[0].error, None);
-            assert_eq!(lines[0].fields[1][0].text.len(), 10_000);
-        }
+        let t15 = Tokenizer::new(&files, PgVersion::V15);
+        let t18 = Tokenizer::new(&files, PgVersion::V18);
+        let ok = "a".repeat(10_239);
+        let long = "a".repeat(10_240);
+        let line = |t: &Tokenizer<'_>, tok: &str| {
+            t.tokenize_bytes("/c/h", format!("host {tok} all all md5").as_bytes())
+        };
+        assert_eq!(line(&t15, &ok)[0].error, None);
+        assert_eq!(
+            line(&t15, &long)[0].error.as_deref(),
+            Some("authentication file token too long")
+        );
+        assert_eq!(line(&t18, &long)[0].error, None);
     }
 
     #[test]

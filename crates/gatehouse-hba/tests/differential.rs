@@ -259,8 +259,10 @@ impl Runner<'_> {
             );
         }
         for (t, o) in theirs.iter().zip(&ours.rows) {
-            let same = (!v16 || t.rule_number == o.rule_number.map(|n| n as i32))
-                && (!v16 || t.file_name.as_deref() == Some(o.file_name.as_str()))
+            // 15 has no rule_number / file_name columns.
+            let same_16 = t.rule_number == o.rule_number.map(|n| n as i32)
+                && t.file_name.as_deref() == Some(o.file_name.as_str());
+            let same = (!v16 || same_16)
                 && t.line_number == Some(o.line_number as i32)
                 && t.rule_type == o.rule_type
                 && t.database == o.database
@@ -369,7 +371,13 @@ impl Runner<'_> {
             _ => case.load_ok_18,
         };
         if let (Some(want), None | Some(false)) = (expected_error, load_ok_override) {
-            let pg_text = reload.log.join("\n");
+            let mut pg_text = reload.log.join("\n");
+            if let Ok(rows) = self.cluster.hba_file_rules() {
+                for e in rows.iter().filter_map(|r| r.error.as_ref()) {
+                    pg_text.push('\n');
+                    pg_text.push_str(e);
+                }
+            }
             let ours_text: Vec<String> = ours.errors.iter().map(|d| d.message.clone()).collect();
             if reload.hba_reloaded || !pg_text.contains(want.as_str()) {
                 self.fail(

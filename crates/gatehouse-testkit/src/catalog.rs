@@ -61,8 +61,11 @@ impl Cluster {
             "NULL::int4 AS rule_number, NULL::text AS file_name"
         };
         let sql = format!(
-            "SELECT {columns}, line_number, type, database, user_name, address, netmask, \
-             auth_method, options, error FROM pg_catalog.pg_hba_file_rules"
+            "SELECT {columns}, line_number, type, {db}, {users}, textsend(address), netmask, \
+             auth_method, {opts}, textsend(error) FROM pg_catalog.pg_hba_file_rules",
+            db = BYTES_ARRAY.replace("COL", "database"),
+            users = BYTES_ARRAY.replace("COL", "user_name"),
+            opts = BYTES_ARRAY.replace("COL", "options"),
         );
         let rows = self.with_admin(|c| c.query(&sql, &[]))?;
         rows.iter().map(hba_row).collect()
@@ -76,12 +79,33 @@ impl Cluster {
             "NULL::int4 AS map_number, NULL::text AS file_name"
         };
         let sql = format!(
-            "SELECT {columns}, line_number, map_name, sys_name, pg_username, error \
-             FROM pg_catalog.pg_ident_file_mappings"
+            "SELECT {columns}, line_number, textsend(map_name), textsend(sys_name), \
+             textsend(pg_username), textsend(error) FROM pg_catalog.pg_ident_file_mappings"
         );
         let rows = self.with_admin(|c| c.query(&sql, &[]))?;
         rows.iter().map(ident_row).collect()
     }
+}
+
+/// Text that may hold bytes that are not UTF-8 (a file in a SQL_ASCII cluster can name
+/// anything) is fetched as `bytea` via `textsend()` and decoded lossily, the same way
+/// gatehouse-hba reads such bytes.
+const BYTES_ARRAY: &str =
+    "(SELECT array_agg(textsend(e) ORDER BY n) FROM unnest(COL) WITH ORDINALITY AS u(e, n))";
+
+fn lossy(row: &Row, i: usize) -> Result<Option<String>> {
+    let v: Option<Vec<u8>> = row.try_get(i)?;
+    Ok(v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+fn lossy_array(row: &Row, i: usize) -> Result<Option<Vec<String>>> {
+    let v: Option<Vec<Vec<u8>>> = row.try_get(i)?;
+    Ok(v.map(|items| {
+        items
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }))
 }
 
 fn hba_row(row: &Row) -> Result<HbaFileRule> {
@@ -90,13 +114,13 @@ fn hba_row(row: &Row) -> Result<HbaFileRule> {
         file_name: row.try_get(1)?,
         line_number: row.try_get(2)?,
         rule_type: row.try_get(3)?,
-        database: row.try_get(4)?,
-        user_name: row.try_get(5)?,
-        address: row.try_get(6)?,
+        database: lossy_array(row, 4)?,
+        user_name: lossy_array(row, 5)?,
+        address: lossy(row, 6)?,
         netmask: row.try_get(7)?,
         auth_method: row.try_get(8)?,
-        options: row.try_get(9)?,
-        error: row.try_get(10)?,
+        options: lossy_array(row, 9)?,
+        error: lossy(row, 10)?,
     })
 }
 
@@ -105,9 +129,9 @@ fn ident_row(row: &Row) -> Result<IdentFileMapping> {
         map_number: row.try_get(0)?,
         file_name: row.try_get(1)?,
         line_number: row.try_get(2)?,
-        map_name: row.try_get(3)?,
-        sys_name: row.try_get(4)?,
-        pg_username: row.try_get(5)?,
-        error: row.try_get(6)?,
+        map_name: lossy(row, 3)?,
+        sys_name: lossy(row, 4)?,
+        pg_username: lossy(row, 5)?,
+        error: lossy(row, 6)?,
     })
 }
