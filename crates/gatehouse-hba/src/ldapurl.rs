@@ -21,7 +21,7 @@ pub fn apply(o: &mut AuthOptions, val: &str) -> Result<(), OptionError> {
             .strip_suffix('>')
             .ok_or_else(|| fail("Size limit exceeded"))?;
     }
-    if url.len() >= 4 && url[..4].eq_ignore_ascii_case("URL:") {
+    if url.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("URL:")) {
         url = &url[4..];
     }
     let (scheme, rest) = url
@@ -128,6 +128,17 @@ mod tests {
         assert_eq!(o.ldapsearchattribute.as_deref(), Some("uid"));
         assert_eq!(o.ldapscope, 2);
         assert_eq!(o.ldapsearchfilter.as_deref(), Some("(objectClass=person)"));
+    }
+
+    #[test]
+    fn non_ascii_values_do_not_panic() {
+        let mut o = AuthOptions::default();
+        let e = apply(&mut o, "abcé").expect_err("not a URL");
+        assert_eq!(
+            e.log,
+            "could not parse LDAP URL \"abcé\": Time limit exceeded"
+        );
+        assert!(apply(&mut o, "ldap://hé:x/").is_err());
     }
 
     #[test]

@@ -2,28 +2,13 @@
 //! or by the property tests): each file under `tests/regressions/inputs/` goes
 //! through every PostgreSQL version's pg_hba.conf parser, the matcher and the
 //! pg_ident.conf parser, and must not panic.
-//!
-//! Inputs for bugs that are still open are listed in [`KNOWN_OPEN`]; they are
-//! replayed by the ignored test `known_open_bugs` (`cargo test -p gatehouse-hba
-//! --test regressions -- --ignored`). Move an input out of the list once its bug is
-//! fixed.
+//! Each input is named after what it caught (e.g. `ldapurl-char-boundary-*`: a
+//! non-ASCII `ldapurl=` value sliced inside a character).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use gatehouse_hba::*;
-
-/// Inputs whose bug is not fixed yet, with the bug.
-const KNOWN_OPEN: &[(&str, &str)] = &[
-    (
-        "fuzz-ldapurl-char-boundary",
-        "ldapurl.rs slices url[..4] at a byte that is not a char boundary",
-    ),
-    (
-        "ldapurl-char-boundary-min",
-        "ldapurl.rs slices url[..4] at a byte that is not a char boundary",
-    ),
-];
 
 fn files() -> MemFiles {
     let mut f = MemFiles::new();
@@ -93,40 +78,11 @@ fn inputs() -> Vec<PathBuf> {
     paths
 }
 
-fn is_known_open(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    KNOWN_OPEN.iter().any(|(n, _)| *n == name)
-}
-
 #[test]
 fn fixed_regressions_do_not_panic() {
-    for path in inputs().into_iter().filter(|p| !is_known_open(p)) {
+    for path in inputs() {
         let data = std::fs::read(&path).expect("input");
         eprintln!("replaying {}", path.display());
         replay(&data);
-    }
-}
-
-#[test]
-#[ignore = "open gatehouse-hba bugs; see KNOWN_OPEN"]
-fn known_open_bugs() {
-    let mut failed = Vec::new();
-    for path in inputs().into_iter().filter(|p| is_known_open(p)) {
-        let data = std::fs::read(&path).expect("input");
-        if std::panic::catch_unwind(|| replay(&data)).is_err() {
-            failed.push(path.display().to_string());
-        }
-    }
-    assert!(failed.is_empty(), "still panicking: {failed:?}");
-}
-
-#[test]
-fn known_open_entries_exist() {
-    let names: Vec<String> = inputs()
-        .iter()
-        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
-        .collect();
-    for (name, _) in KNOWN_OPEN {
-        assert!(names.iter().any(|n| n == name), "missing input {name}");
     }
 }
