@@ -2,6 +2,7 @@
 //! `pg_hba_file_rules` view (`fill_hba_view()`).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -9,7 +10,7 @@ use crate::line::{parse_hba_line, HbaLine};
 use crate::matcher::RuleIndex;
 use crate::resolve::Resolver;
 use crate::source::FileSource;
-use crate::tokenize::Tokenizer;
+use crate::tokenize::{TokenizedLine, Tokenizer};
 use crate::version::ParseOptions;
 
 /// One row of `pg_hba_file_rules` (PostgreSQL 16+ columns; 15 has no
@@ -69,13 +70,24 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// One record of the file, in order: a loaded line, or a refused one.
+#[derive(Debug)]
+enum Entry {
+    /// Index into [`HbaFile::lines`].
+    Loaded(usize),
+    /// A record PostgreSQL refuses; `view` is the view's error text (may be empty).
+    Refused {
+        file: Arc<str>,
+        line: u32,
+        view: Option<String>,
+    },
+}
+
 /// A parsed pg_hba.conf with everything it includes.
 #[derive(Debug)]
 pub struct HbaFile {
     /// Path of the top-level file.
     pub path: String,
-    /// One row per record, as `pg_hba_file_rules`.
-    pub rows: Vec<FileRule>,
     /// The records that loaded, in file order (what PostgreSQL would match against
     /// if [`HbaFile::is_loadable`]).
     pub lines: Vec<HbaLine>,
@@ -83,6 +95,7 @@ pub struct HbaFile {
     pub errors: Vec<Diagnostic>,
     /// Warnings: records that load but can never match, as PostgreSQL reports them.
     pub warnings: Vec<Diagnostic>,
+    entries: Vec<Entry>,
     pub(crate) index: RuleIndex,
 }
 
@@ -115,49 +128,56 @@ impl HbaFile {
 
     fn from_tokenized(
         path: &str,
-        tokenized: Vec<crate::tokenize::TokenizedLine>,
+        tokenized: Vec<TokenizedLine>,
         opts: &ParseOptions,
         resolver: &dyn Resolver,
     ) -> HbaFile {
-        let mut rows = Vec::with_capacity(tokenized.len());
+        let mut entries = Vec::with_capacity(tokenized.len());
         let mut lines = Vec::with_capacity(tokenized.len());
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
-        let mut rule_number = 0u32;
-        for tok in &tokenized {
+        for tok in tokenized {
             let diag = |message: String, column: Option<usize>| Diagnostic {
-                file: tok.file.clone(),
+                file: tok.file.to_string(),
                 line: tok.line,
                 column,
                 message,
             };
             if let Some(err) = &tok.error {
                 errors.push(diag(err.clone(), tok.error_column));
-                rows.push(error_row(tok.file.clone(), tok.line, Some(err.clone())));
+                entries.push(Entry::Refused {
+                    file: Arc::clone(&tok.file),
+                    line: tok.line,
+                    view: Some(err.clone()),
+                });
                 continue;
             }
+            let (file, line_no) = (Arc::clone(&tok.file), tok.line);
             match parse_hba_line(tok, opts, resolver) {
                 Ok(line) => {
-                    let mut row = line_row(&line);
                     if let Some(w) = &line.warning {
-                        warnings.push(diag(w.clone(), Some(1)));
-                        row.error = Some(w.clone());
-                    } else {
-                        rule_number += 1;
-                        row.rule_number = Some(rule_number);
+                        warnings.push(Diagnostic {
+                            file: file.to_string(),
+                            line: line_no,
+                            column: Some(1),
+                            message: w.clone(),
+                        });
                     }
-                    rows.push(row);
+                    entries.push(Entry::Loaded(lines.len()));
                     lines.push(line);
                 }
                 Err(e) => {
-                    errors.push(diag(e.log.clone(), e.column));
-                    let mut row = error_row(tok.file.clone(), tok.line, e.view);
-                    if row.error.is_none() {
-                        // PostgreSQL refuses the file but leaves the view's error empty.
-                        rule_number += 1;
-                        row.rule_number = Some(rule_number);
-                    }
-                    rows.push(row);
+                    errors.push(Diagnostic {
+                        file: file.to_string(),
+                        line: line_no,
+                        column: e.column,
+                        message: e.log,
+                    });
+                    entries.push(Entry::Refused {
+                        file,
+                        line: line_no,
+                        view: e.view,
+                    });
                 }
             }
         }
@@ -172,10 +192,10 @@ impl HbaFile {
         let index = RuleIndex::build(&lines);
         HbaFile {
             path: path.to_owned(),
-            rows,
             lines,
             errors,
             warnings,
+            entries,
             index,
         }
     }
@@ -183,6 +203,38 @@ impl HbaFile {
     /// Whether PostgreSQL would load this file (no errors; at least one record).
     pub fn is_loadable(&self) -> bool {
         self.errors.is_empty()
+    }
+
+    /// One row per record, as the `pg_hba_file_rules` view shows them (built on
+    /// demand; `rule_number` counts rows without an error, as PostgreSQL does).
+    pub fn rows(&self) -> Vec<FileRule> {
+        let mut rule_number = 0u32;
+        self.entries
+            .iter()
+            .map(|entry| match entry {
+                Entry::Loaded(i) => {
+                    let line = &self.lines[*i];
+                    let mut row = line_row(line);
+                    match &line.warning {
+                        Some(w) => row.error = Some(w.clone()),
+                        None => {
+                            rule_number += 1;
+                            row.rule_number = Some(rule_number);
+                        }
+                    }
+                    row
+                }
+                Entry::Refused { file, line, view } => {
+                    let mut row = error_row(file.to_string(), *line, view.clone());
+                    if view.is_none() {
+                        // PostgreSQL refuses the file but leaves the view's error empty.
+                        rule_number += 1;
+                        row.rule_number = Some(rule_number);
+                    }
+                    row
+                }
+            })
+            .collect()
     }
 }
 
@@ -206,7 +258,7 @@ fn line_row(line: &HbaLine) -> FileRule {
     let (address, netmask) = line.view_address();
     FileRule {
         rule_number: None,
-        file_name: line.file.clone(),
+        file_name: line.file.to_string(),
         line_number: line.line,
         rule_type: Some(line.conntype.name().to_owned()),
         database: Some(line.databases.iter().map(|t| t.text.clone()).collect()),

@@ -117,7 +117,7 @@ impl IdentFile {
                     n += 1;
                     f.rows.push(IdentRow {
                         map_number: Some(n),
-                        file_name: tok.file.clone(),
+                        file_name: tok.file.to_string(),
                         line_number: tok.line,
                         map_name: Some(line.map.clone()),
                         sys_name: Some(line.system_user.text.clone()),
@@ -128,14 +128,14 @@ impl IdentFile {
                 }
                 Err((msg, column)) => {
                     f.errors.push(Diagnostic {
-                        file: tok.file.clone(),
+                        file: tok.file.to_string(),
                         line: tok.line,
                         column,
                         message: msg.clone(),
                     });
                     f.rows.push(IdentRow {
                         map_number: None,
-                        file_name: tok.file.clone(),
+                        file_name: tok.file.to_string(),
                         line_number: tok.line,
                         map_name: None,
                         sys_name: None,
@@ -277,7 +277,7 @@ fn parse_ident_line(
         pg_user.regex = compile_name_regex(&pg_user.text).map_err(|e| (e, None))?;
     }
     Ok(IdentLine {
-        file: tok.file.clone(),
+        file: tok.file.to_string(),
         line: tok.line,
         map,
         system_user,

@@ -29,6 +29,7 @@ pub mod address;
 pub mod file;
 mod hint;
 pub mod ident;
+mod index;
 mod ldapurl;
 pub mod line;
 pub mod matcher;

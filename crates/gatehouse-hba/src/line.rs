@@ -1,6 +1,7 @@
 //! One pg_hba.conf record: its parsed form and PostgreSQL's `parse_hba_line()`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use regex::{Regex, RegexBuilder};
 
@@ -89,7 +90,7 @@ impl PartialEq for NameToken {
 #[derive(Clone, Debug, PartialEq)]
 pub struct HbaLine {
     /// File the record came from.
-    pub file: String,
+    pub file: Arc<str>,
     /// First physical line number of the record.
     pub line: u32,
     /// The record's text.
@@ -186,9 +187,9 @@ pub fn compile_name_regex(text: &str) -> Result<Option<Regex>, String> {
         })
 }
 
-fn name_tokens(tokens: &[Token], version: PgVersion) -> Result<Vec<NameToken>, LineError> {
+fn name_tokens(tokens: Vec<Token>, version: PgVersion) -> Result<Vec<NameToken>, LineError> {
     tokens
-        .iter()
+        .into_iter()
         .map(|t| {
             let regex = if version.has_regex_and_includes() {
                 compile_name_regex(&t.text).map_err(|m| LineError::at(m, t.column))?
@@ -196,7 +197,7 @@ fn name_tokens(tokens: &[Token], version: PgVersion) -> Result<Vec<NameToken>, L
                 None
             };
             Ok(NameToken {
-                text: t.text.clone(),
+                text: t.text,
                 quoted: t.quoted,
                 regex,
             })
@@ -239,12 +240,19 @@ fn method_from(token: &str, opts: &ParseOptions) -> Result<AuthMethod, String> {
 ///
 /// Errors: the record would make PostgreSQL refuse the file.
 pub fn parse_hba_line(
-    tok: &TokenizedLine,
+    tok: TokenizedLine,
     opts: &ParseOptions,
     resolver: &dyn Resolver,
 ) -> Result<HbaLine, LineError> {
-    let mut fields = tok.fields.iter();
-    let eol_col = tok.raw.len() + 1;
+    let TokenizedLine {
+        file,
+        line,
+        raw,
+        fields,
+        ..
+    } = tok;
+    let mut fields = fields.into_iter();
+    let eol_col = raw.len() + 1;
     let first = fields
         .next()
         .ok_or_else(|| LineError::at("empty record", 1))?;
@@ -367,9 +375,9 @@ pub fn parse_hba_line(
         options.clientcert = ClientCert::VerifyFull;
     }
     Ok(HbaLine {
-        file: tok.file.clone(),
-        line: tok.line,
-        raw: tok.raw.clone(),
+        file,
+        line,
+        raw,
         conntype,
         databases,
         roles,
@@ -380,8 +388,8 @@ pub fn parse_hba_line(
     })
 }
 
-fn parse_address<'a>(
-    fields: &mut impl Iterator<Item = &'a Vec<Token>>,
+fn parse_address(
+    fields: &mut impl Iterator<Item = Vec<Token>>,
     eol_col: usize,
 ) -> Result<AddressSpec, LineError> {
     let field = fields

@@ -3,11 +3,12 @@
 //! name without changing which record wins.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::address::{host_mask, AddrMask};
 use crate::file::HbaFile;
+pub(crate) use crate::index::RuleIndex;
 use crate::line::{AddressSpec, ConnType, HbaLine, NameToken};
 use crate::resolve::{InterfaceAddr, Resolver};
 
@@ -248,80 +249,14 @@ fn line_matches(
     check_db(conn, &line.databases) && check_role(conn.user, |r| conn.is_member(r), &line.roles)
 }
 
-/// Candidate filter: records whose role column lists only literal names are filed
-/// under those names; all others must always be checked.
-#[derive(Debug, Default)]
-pub(crate) struct RuleIndex {
-    by_user: HashMap<String, Vec<u32>>,
-    any_user: Vec<u32>,
-}
-
-impl RuleIndex {
-    pub(crate) fn build(lines: &[HbaLine]) -> Self {
-        let mut idx = RuleIndex::default();
-        for (i, line) in lines.iter().enumerate() {
-            let i = i as u32;
-            let literal = line
-                .roles
-                .iter()
-                .all(|t| !t.is_member_check() && !t.is_keyword("all") && t.regex.is_none());
-            if literal {
-                let names: BTreeSet<&str> = line.roles.iter().map(|t| t.text.as_str()).collect();
-                for n in names {
-                    idx.by_user.entry(n.to_owned()).or_default().push(i);
-                }
-            } else {
-                idx.any_user.push(i);
-            }
-        }
-        idx
-    }
-
-    /// Indices of records that may match `user`, in file order.
-    fn candidates<'s>(&'s self, user: &str) -> impl Iterator<Item = u32> + 's {
-        let named: &[u32] = self.by_user.get(user).map_or(&[], Vec::as_slice);
-        MergeSorted {
-            a: named,
-            b: &self.any_user,
-        }
-    }
-}
-
-struct MergeSorted<'s> {
-    a: &'s [u32],
-    b: &'s [u32],
-}
-
-impl Iterator for MergeSorted<'_> {
-    type Item = u32;
-    fn next(&mut self) -> Option<u32> {
-        match (self.a.first(), self.b.first()) {
-            (Some(&x), Some(&y)) if x <= y => {
-                self.a = &self.a[1..];
-                Some(x)
-            }
-            (_, Some(&y)) => {
-                self.b = &self.b[1..];
-                Some(y)
-            }
-            (Some(&x), None) => {
-                self.a = &self.a[1..];
-                Some(x)
-            }
-            (None, None) => None,
-        }
-    }
-}
-
 impl HbaFile {
     /// The first record `conn` matches (PostgreSQL's `check_hba()`), or `None` — the
     /// "no pg_hba.conf entry" refusal. Only meaningful on a loadable file.
     pub fn find(&self, conn: &Connection<'_>, env: &MatchEnv<'_>) -> Option<&HbaLine> {
         let cache = RefCell::new(HostnameCache::default());
-        self.index
-            .candidates(conn.user)
-            .map(|i| &self.lines[i as usize])
-            .find(|line| line_matches(line, conn, env, &cache))
+        self.index.first(&self.lines, conn, |line| {
+            line_matches(line, conn, env, &cache)
+        })
     }
 
     /// The same answer as [`HbaFile::find`] by a plain scan of every record; used

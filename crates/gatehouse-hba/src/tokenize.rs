@@ -9,6 +9,8 @@
 //! (`MAX_TOKEN` 10240, checked against 15.18); 16+ has no limit.
 //! Input bytes that are not UTF-8 are carried through lossily and never panic.
 
+use std::sync::Arc;
+
 use crate::source::{absolute_config_location, canonicalize_path, strerror, FileSource};
 use crate::version::PgVersion;
 
@@ -31,8 +33,9 @@ pub struct Token {
 /// One logical line (a record) of an authentication file, split into fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenizedLine {
-    /// The file the record came from (an include or the top-level file).
-    pub file: String,
+    /// The file the record came from (an include or the top-level file); shared by
+    /// every record of that file.
+    pub file: Arc<str>,
     /// 1-based number of the record's first physical line.
     pub line: u32,
     /// The logical line as read (continuations joined, trailing newline removed).
@@ -112,20 +115,21 @@ impl<'a> Tokenizer<'a> {
         out: &mut Vec<TokenizedLine>,
     ) {
         let mut line_number: u32 = 1;
+        let shared: Arc<str> = Arc::from(file);
         for (logical, continuations) in logical_lines(content) {
             // C strings end at the first NUL.
             let text = match logical.iter().position(|&b| b == 0) {
                 Some(nul) => &logical[..nul],
                 None => &logical[..],
             };
-            self.process_line(file, text, line_number, depth, out);
+            self.process_line(&shared, text, line_number, depth, out);
             line_number = line_number.saturating_add(continuations + 1);
         }
     }
 
     fn process_line(
         &self,
-        file: &str,
+        file: &Arc<str>,
         text: &[u8],
         line: u32,
         depth: u32,
@@ -168,7 +172,7 @@ impl<'a> Tokenizer<'a> {
             }
         }
         out.push(TokenizedLine {
-            file: file.to_owned(),
+            file: Arc::clone(file),
             line,
             raw: String::from_utf8_lossy(text).into_owned(),
             fields,
@@ -506,8 +510,8 @@ mod tests {
                 ("carol", false)
             ]
         );
-        assert_eq!(lines[1].file, "/c/inc/a.conf");
-        assert_eq!(lines[2].file, "/c/inc/b.conf");
+        assert_eq!(&*lines[1].file, "/c/inc/a.conf");
+        assert_eq!(&*lines[2].file, "/c/inc/b.conf");
         assert_eq!(lines.len(), 3);
     }
 

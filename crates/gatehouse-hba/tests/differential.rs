@@ -277,18 +277,19 @@ impl Runner<'_> {
             Err(e) => return self.fail(name, format!("pg_hba_file_rules failed: {e}")),
         };
         let v16 = self.version.major() >= 16;
-        if theirs.len() != ours.rows.len() {
+        let rows = ours.rows();
+        if theirs.len() != rows.len() {
             return self.fail(
                 name,
                 format!(
                     "row count: postgres {} vs gatehouse {}\n  pg: {theirs:?}\n  gh: {:?}",
                     theirs.len(),
-                    ours.rows.len(),
-                    ours.rows
+                    rows.len(),
+                    rows
                 ),
             );
         }
-        for (t, o) in theirs.iter().zip(&ours.rows) {
+        for (t, o) in theirs.iter().zip(&rows) {
             // 15 has no rule_number / file_name columns.
             let same_16 = t.rule_number == o.rule_number.map(|n| n as i32)
                 && t.file_name.as_deref() == Some(o.file_name.as_str());

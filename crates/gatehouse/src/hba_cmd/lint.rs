@@ -54,23 +54,28 @@ pub fn run(args: &LintArgs) -> Result<u8> {
         }
     }
     let warnings: Vec<String> = hba.warnings.iter().map(ToString::to_string).collect();
+    let rows = hba.rows();
     match args.format {
         crate::output::Format::Json => {
             let doc = LintJson {
-                rules: &hba.rows,
+                rules: &rows,
                 errors: errors.clone(),
                 warnings,
             };
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        crate::output::Format::Text => print_text(&hba, &errors, &warnings),
+        crate::output::Format::Text => print_text(&hba, &rows, &errors, &warnings),
     }
     Ok(if errors.is_empty() { 0 } else { 1 })
 }
 
-fn print_text(hba: &HbaFile, errors: &[String], warnings: &[String]) {
-    let rows: Vec<Vec<String>> = hba
-        .rows
+fn print_text(
+    hba: &HbaFile,
+    rows: &[gatehouse_hba::FileRule],
+    errors: &[String],
+    warnings: &[String],
+) {
+    let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             let mark = if r.error.is_some() || r.rule_type.is_none() {

@@ -129,7 +129,7 @@ pub fn run(args: &MatchArgs) -> Result<u8> {
             let doc = match found {
                 Some(line) => json!({
                     "matched": true,
-                    "file": line.file,
+                    "file": line.file.to_string(),
                     "line": line.line,
                     "type": line.conntype.name(),
                     "method": line.method.name(),
