@@ -108,8 +108,10 @@ impl HbaFile {
         source: &dyn FileSource,
         opts: &ParseOptions,
         resolver: &dyn Resolver,
-    ) -> Result<HbaFile, String> {
-        let lines = Tokenizer::new(source, opts.version).tokenize_file(path)?;
+    ) -> Result<HbaFile, crate::LoadError> {
+        let lines = Tokenizer::new(source, opts.version)
+            .tokenize_file(path)
+            .map_err(crate::LoadError::Open)?;
         Ok(Self::from_tokenized(path, lines, opts, resolver))
     }
 

@@ -85,8 +85,10 @@ impl IdentFile {
         path: &str,
         source: &dyn FileSource,
         opts: &ParseOptions,
-    ) -> Result<IdentFile, String> {
-        let lines = Tokenizer::new(source, opts.version).tokenize_file(path)?;
+    ) -> Result<IdentFile, crate::LoadError> {
+        let lines = Tokenizer::new(source, opts.version)
+            .tokenize_file(path)
+            .map_err(crate::LoadError::Open)?;
         Ok(Self::from_tokenized(lines, opts.version))
     }
 

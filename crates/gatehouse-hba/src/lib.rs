@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+mod error;
 pub mod file;
 mod hint;
 pub mod ident;
@@ -40,6 +41,7 @@ pub mod source;
 pub mod tokenize;
 pub mod version;
 
+pub use error::LoadError;
 pub use file::{Diagnostic, FileRule, HbaFile};
 pub use ident::{IdentDecision, IdentFile, IdentRow};
 pub use line::{AddressSpec, ConnType, HbaLine};

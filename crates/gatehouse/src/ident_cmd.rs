@@ -67,7 +67,10 @@ pub fn run(cmd: IdentCommand) -> Result<u8> {
     }
 }
 
-fn load(path: &std::path::Path, engine: &EngineArgs) -> Result<Result<IdentFile, String>> {
+fn load(
+    path: &std::path::Path,
+    engine: &EngineArgs,
+) -> Result<Result<IdentFile, gatehouse_hba::LoadError>> {
     let opts = engine.options()?;
     Ok(IdentFile::load(&absolute(path)?, &OsFiles, &opts))
 }
