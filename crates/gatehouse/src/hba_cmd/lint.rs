@@ -44,6 +44,7 @@ pub fn run(args: &LintArgs) -> Result<u8> {
             return Ok(2);
         }
     };
+    tracing::debug!(file = %path, records = hba.lines.len(), errors = hba.errors.len(), "pg_hba.conf parsed");
     let mut errors: Vec<String> = hba.errors.iter().map(ToString::to_string).collect();
     if args.strict {
         for line in hba.lines.iter().filter(|l| l.method.is_extension()) {

@@ -124,6 +124,14 @@ pub fn run(args: &MatchArgs) -> Result<u8> {
         resolver: &SystemResolver,
     };
     let found = hba.find(&conn, &env);
+    tracing::debug!(
+        file = %path,
+        user = %args.user,
+        database = %args.database,
+        matched_line = found.map(|l| l.line),
+        method = found.map(|l| l.method.name()),
+        "pg_hba.conf decision"
+    );
     match args.format {
         Format::Json => {
             let doc = match found {
