@@ -639,3 +639,125 @@ fn corpus_lints_like_pg15() {
 fn corpus_lints_like_pg18() {
     run_corpus(kit::PgVersion::V18);
 }
+
+/// Runs inline cases on a cluster started with non-default settings, with the engine
+/// told the same settings.
+fn run_with_settings(
+    version: kit::PgVersion,
+    cluster: kit::ClusterOptions,
+    opts: impl FnOnce(&mut ParseOptions),
+    cases_toml: &str,
+) {
+    assert!(
+        kit::available(version),
+        "PostgreSQL {version} binaries not found: run scripts/install-deps"
+    );
+    let cluster = kit::Cluster::start_with(cluster).expect("start cluster");
+    cluster.execute(ROLES_SQL).expect("create roles");
+    let features = kit::features(version).expect("build features");
+    let mut engine = engine_options(version, features);
+    opts(&mut engine);
+    let mut r = Runner {
+        cluster: &cluster,
+        version,
+        opts: engine,
+        interfaces: system_interfaces().expect("interfaces"),
+        failures: Vec::new(),
+        written: Vec::new(),
+        os_user: os_user(),
+    };
+    let parsed: CaseFile = toml::from_str(cases_toml).expect("inline cases");
+    assert!(!parsed.case.is_empty());
+    for case in &parsed.case {
+        r.run_case(case);
+    }
+    r.clean_conf_dir();
+    assert!(
+        r.failures.is_empty(),
+        "{} disagreements:\n{}",
+        r.failures.len(),
+        r.failures.join("\n")
+    );
+}
+
+#[test]
+fn ssl_off_server_warns_on_hostssl_pg15() {
+    run_with_settings(
+        kit::PgVersion::V15,
+        kit::ClusterOptions::new(kit::PgVersion::V15).ssl(false),
+        |o| o.ssl_enabled = false,
+        r#"
+[[case]]
+name = "hostssl-with-ssl-off"
+hba = '''
+hostssl all all 127.0.0.0/8 md5
+host all all 127.0.0.0/8 scram-sha-256
+local all all trust
+'''
+[[case.probe]]
+from = "127.0.0.3"
+user = "alice"
+database = "appdb"
+expect = "scram"
+"#,
+    );
+}
+
+#[test]
+fn oauth_with_validator_libraries_pg18() {
+    run_with_settings(
+        kit::PgVersion::V18,
+        kit::ClusterOptions::new(kit::PgVersion::V18).setting(
+            "oauth_validator_libraries",
+            "'corp_validator, other_validator'",
+        ),
+        |o| o.oauth_validator_libraries = vec!["corp_validator".into(), "other_validator".into()],
+        r#"
+[[case]]
+name = "oauth-loads-with-validator"
+hba = '''
+host all all 127.0.0.0/8 oauth issuer="https://login.example.org" scope="openid profile" validator=corp_validator
+local all all trust
+'''
+[[case.probe]]
+from = "127.0.0.3"
+user = "alice"
+database = "appdb"
+expect = "oauth"
+
+[[case]]
+name = "oauth-needs-validator-when-several"
+load_error = "requires argument \"validator\" to be set when oauth_validator_libraries contains multiple options"
+hba = '''
+host all all 127.0.0.0/8 oauth issuer="https://login.example.org" scope="openid"
+'''
+
+[[case]]
+name = "oauth-unknown-validator"
+load_error = "validator \"rogue\" is not permitted by oauth_validator_libraries"
+hba = '''
+host all all 127.0.0.0/8 oauth issuer="https://login.example.org" scope="openid" validator=rogue
+'''
+
+[[case]]
+name = "oauth-map-and-delegate"
+load_error = "map cannot be used in combination with delegate_ident_mapping"
+hba = '''
+host all all 127.0.0.0/8 oauth issuer="https://login.example.org" scope="openid" validator=corp_validator map=m delegate_ident_mapping=1
+'''
+
+[[case]]
+name = "oauth-options-in-view"
+hba = '''
+host all all 127.0.0.0/8 oauth issuer="https://login.example.org" scope="openid" validator=other_validator map=m
+host all all 127.0.0.0/8 oauth issuer="https://b.example.org" scope="" validator=corp_validator delegate_ident_mapping=1
+local all all trust
+'''
+[[case.probe]]
+from = "127.0.0.3"
+user = "bob"
+database = "appdb"
+expect = "oauth"
+"#,
+    );
+}
