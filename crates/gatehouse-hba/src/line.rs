@@ -105,8 +105,8 @@ pub struct HbaLine {
     pub address: Option<AddressSpec>,
     /// Authentication method (`ident` on a `local` line is stored as `peer`).
     pub method: AuthMethod,
-    /// Options.
-    pub options: AuthOptions,
+    /// Options (boxed: most lines have none, and the struct is large).
+    pub options: Box<AuthOptions>,
     /// A problem PostgreSQL reports in the view's error column while still loading the
     /// line (e.g. `hostssl record cannot match because SSL is disabled`).
     pub warning: Option<String>,
@@ -344,11 +344,11 @@ pub fn parse_hba_line(
             mt.column,
         ));
     }
-    let mut options = AuthOptions {
+    let mut options = Box::new(AuthOptions {
         include_realm: matches!(method, AuthMethod::Gss | AuthMethod::Sspi),
         compat_realm: method == AuthMethod::Sspi,
         ..AuthOptions::default()
-    };
+    });
     let ctx = OptionContext {
         conntype,
         method,

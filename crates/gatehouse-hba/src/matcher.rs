@@ -40,6 +40,32 @@ pub enum Replication {
     Logical,
 }
 
+/// PostgreSQL's `NAMEDATALEN - 1`: the longest user or database name the server keeps.
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// The user and database names as PostgreSQL's startup processing leaves them
+/// (`ProcessStartupPacket()`): an empty database defaults to the user name, and both
+/// are cut to 63 bytes (here at a character boundary, so the text stays UTF-8;
+/// identical to PostgreSQL for ASCII names).
+pub fn startup_names(user: &str, database: &str) -> (String, String) {
+    let database = if database.is_empty() { user } else { database };
+    (
+        truncate_identifier(user).to_owned(),
+        truncate_identifier(database).to_owned(),
+    )
+}
+
+fn truncate_identifier(name: &str) -> &str {
+    if name.len() <= MAX_IDENTIFIER_BYTES {
+        return name;
+    }
+    let mut end = MAX_IDENTIFIER_BYTES;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
 /// The connecting role's memberships, for `+group`, `samerole` and `samegroup`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Membership {
@@ -65,9 +91,9 @@ impl Membership {
 pub struct Connection<'a> {
     /// Socket kind and source.
     pub transport: Transport,
-    /// StartupMessage `user`.
+    /// StartupMessage `user`, as [`startup_names`] leaves it.
     pub user: &'a str,
-    /// StartupMessage `database` (defaults to the user name, as in PostgreSQL).
+    /// StartupMessage `database`, as [`startup_names`] leaves it.
     pub database: &'a str,
     /// StartupMessage `replication`.
     pub replication: Replication,

@@ -4,19 +4,44 @@
 //! `canonicalize_path()` do: lexically, without resolving symbolic links.
 
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, Read as _};
+
+/// Largest authentication file gatehouse reads (64 MiB). PostgreSQL has no limit;
+/// gatehouse refuses bigger files rather than exhaust memory.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// What a directory entry is, as `get_dirent_type()` sees it through symbolic links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// Anything that is not a directory.
+    File,
+    /// A directory (skipped by `include_dir`).
+    Dir,
+    /// It could not be examined (e.g. a dangling symbolic link): PostgreSQL's
+    /// `include_dir` fails with "could not stat file".
+    Unknown,
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The file name.
+    pub name: String,
+    /// Its kind.
+    pub kind: EntryKind,
+}
 
 /// Read access to configuration files and directories.
 pub trait FileSource {
     /// The whole content of the file at `path` (an absolute path).
     ///
     /// Errors: the I/O error, whose text becomes part of PostgreSQL's message
-    /// (`could not open file "…": No such file or directory`).
+    /// (`could not open file "…": No such file or directory`); reading a directory
+    /// fails with `EISDIR`, which includes treat as an empty file, as PostgreSQL does.
     fn read(&self, path: &str) -> io::Result<Vec<u8>>;
 
-    /// Names of the regular files directly inside the directory at `path` (not
-    /// sub-directories), in any order.
-    fn list_files(&self, path: &str) -> io::Result<Vec<String>>;
+    /// The entries directly inside the directory at `path`, in any order.
+    fn list_dir(&self, path: &str) -> io::Result<Vec<DirEntry>>;
 }
 
 /// The real file system.
@@ -29,22 +54,42 @@ impl FileSource for OsFiles {
         if meta.is_dir() {
             return Err(io::Error::from_raw_os_error(21)); // EISDIR, as fopen() then read fails
         }
-        std::fs::read(path)
+        if !meta.is_file() {
+            // FIFOs block and devices like /dev/zero never end: refuse them.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        let mut data = Vec::new();
+        std::fs::File::open(path)?
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut data)?;
+        if data.len() as u64 > MAX_FILE_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "file is larger than 64 MiB",
+            ));
+        }
+        Ok(data)
     }
 
-    fn list_files(&self, path: &str) -> io::Result<Vec<String>> {
-        let mut names = Vec::new();
+    fn list_dir(&self, path: &str) -> io::Result<Vec<DirEntry>> {
+        let mut entries = Vec::new();
         for entry in std::fs::read_dir(path)? {
             let entry = entry?;
             // Follows symlinks, like get_dirent_type(…, look_through_symlinks = true).
-            let is_dir = std::fs::metadata(entry.path())
-                .map(|m| m.is_dir())
-                .unwrap_or(false);
-            if !is_dir {
-                names.push(entry.file_name().to_string_lossy().into_owned());
-            }
+            let kind = match std::fs::metadata(entry.path()) {
+                Ok(m) if m.is_dir() => EntryKind::Dir,
+                Ok(_) => EntryKind::File,
+                Err(_) => EntryKind::Unknown,
+            };
+            entries.push(DirEntry {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                kind,
+            });
         }
-        Ok(names)
+        Ok(entries)
     }
 }
 
@@ -74,19 +119,22 @@ impl FileSource for MemFiles {
             .ok_or_else(|| io::Error::from_raw_os_error(2))
     }
 
-    fn list_files(&self, path: &str) -> io::Result<Vec<String>> {
+    fn list_dir(&self, path: &str) -> io::Result<Vec<DirEntry>> {
         let dir = canonicalize_path(path);
         let prefix = if dir.ends_with('/') {
             dir.clone()
         } else {
             format!("{dir}/")
         };
-        let names: Vec<String> = self
+        let names: Vec<DirEntry> = self
             .files
             .keys()
             .filter_map(|k| k.strip_prefix(&prefix))
             .filter(|rest| !rest.contains('/'))
-            .map(str::to_owned)
+            .map(|name| DirEntry {
+                name: name.to_owned(),
+                kind: EntryKind::File,
+            })
             .collect();
         let is_dir = self.files.keys().any(|k| k.starts_with(&prefix));
         if !is_dir {

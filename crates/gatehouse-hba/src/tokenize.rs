@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crate::source::{absolute_config_location, canonicalize_path, strerror, FileSource};
+use crate::source::{absolute_config_location, canonicalize_path, strerror, EntryKind, FileSource};
 use crate::version::PgVersion;
 
 /// Deepest include / `@file` nesting PostgreSQL allows (`CONF_FILE_MAX_DEPTH`).
@@ -200,6 +200,9 @@ impl<'a> Tokenizer<'a> {
                 self.tokenize_content(&full, &content, depth, out);
                 Ok(())
             }
+            // fopen() succeeds on a directory and reading fails: PostgreSQL logs
+            // "could not read file" and the include adds nothing.
+            Err(e) if is_directory(&e) => Ok(()),
             Err(e) if missing_ok && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(format!("could not open file \"{full}\": {}", strerror(&e))),
         }
@@ -213,15 +216,24 @@ impl<'a> Tokenizer<'a> {
         out: &mut Vec<TokenizedLine>,
     ) -> Result<(), String> {
         let directory = absolute_config_location(location, calling);
-        let names = self
+        let entries = self
             .source
-            .list_files(&directory)
+            .list_dir(&directory)
             .map_err(|_| format!("could not open directory \"{directory}\""))?;
-        let mut files: Vec<String> = names
-            .into_iter()
-            .filter(|n| n.len() >= 6 && !n.starts_with('.') && n.ends_with(".conf"))
-            .map(|n| canonicalize_path(&format!("{directory}/{n}")))
-            .collect();
+        let mut files: Vec<String> = Vec::new();
+        for e in entries {
+            let n = &e.name;
+            if n.len() < 6 || n.starts_with('.') || !n.ends_with(".conf") {
+                continue;
+            }
+            let full = canonicalize_path(&format!("{directory}/{n}"));
+            match e.kind {
+                EntryKind::Dir => {}
+                EntryKind::File => files.push(full),
+                // PostgreSQL then includes none of the directory's files.
+                EntryKind::Unknown => return Err(format!("could not stat file \"{full}\"")),
+            }
+        }
         files.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let mut errors: Vec<String> = Vec::new();
         for f in files {
@@ -286,20 +298,24 @@ impl<'a> Tokenizer<'a> {
         tokens: &mut Vec<Token>,
     ) -> Result<(), String> {
         let full = absolute_config_location(name, calling);
-        let content = if self.version.has_regex_and_includes() {
-            self.open(&full, depth)?
-        } else {
-            if depth > MAX_INCLUDE_DEPTH {
-                return Err(format!(
-                    "could not open file \"{full}\": maximum nesting depth exceeded"
-                ));
+        if depth > MAX_INCLUDE_DEPTH {
+            return Err(format!(
+                "could not open file \"{full}\": maximum nesting depth exceeded"
+            ));
+        }
+        let content = match self.source.read(&full) {
+            Ok(c) => c,
+            // A directory reads as nothing (PostgreSQL logs "could not read file").
+            Err(e) if is_directory(&e) => Vec::new(),
+            Err(e) if self.version.has_regex_and_includes() => {
+                return Err(format!("could not open file \"{full}\": {}", strerror(&e)))
             }
-            self.source.read(&full).map_err(|e| {
-                format!(
+            Err(e) => {
+                return Err(format!(
                     "could not open secondary authentication file \"@{name}\" as \"{full}\": {}",
                     strerror(&e)
-                )
-            })?
+                ))
+            }
         };
         let mut lines = Vec::new();
         self.tokenize_content(&full, &content, depth, &mut lines);
@@ -378,6 +394,10 @@ impl<'a> Tokenizer<'a> {
             Next::End
         }
     }
+}
+
+fn is_directory(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(21)
 }
 
 /// PostgreSQL's `pg_isblank()`: space, tab and carriage return.

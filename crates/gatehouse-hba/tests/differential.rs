@@ -461,11 +461,12 @@ impl Runner<'_> {
                     continue;
                 }
             };
-            let m = membership(&p.user);
+            let (user, database) = gatehouse_hba::startup_names(&p.user, &p.database);
+            let m = membership(&user);
             let conn = Connection {
                 transport,
-                user: &p.user,
-                database: &p.database,
+                user: &user,
+                database: &database,
                 replication: match p.replication.as_deref() {
                     Some("true") => Replication::Physical,
                     Some("database") => Replication::Logical,
@@ -477,7 +478,7 @@ impl Runner<'_> {
             if line.is_some_and(|l| l.method == AuthMethod::Peer) && !reload.ident_reloaded {
                 continue; // the server kept an older pg_ident.conf
             }
-            let gh = gatehouse_label(line, &ident, &p.user, &self.os_user);
+            let gh = gatehouse_label(line, &ident, &user, &self.os_user);
             let what = format!(
                 "probe from {} ssl={} user={} db={} repl={:?}",
                 p.from, p.ssl, p.user, p.database, p.replication

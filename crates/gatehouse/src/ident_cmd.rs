@@ -8,7 +8,7 @@ use gatehouse_hba::{IdentDecision, IdentFile, OsFiles};
 use serde_json::json;
 
 use crate::engine_args::{absolute, EngineArgs};
-use crate::output::{table, Format};
+use crate::output::{plural, printable, say, table, Format, MAX_MESSAGE};
 
 /// `gatehouse ident …`.
 #[derive(Subcommand)]
@@ -60,10 +60,10 @@ pub struct MatchArgs {
 }
 
 /// Runs an `ident` subcommand; returns the exit code.
-pub fn run(cmd: IdentCommand) -> Result<u8> {
+pub fn run(cmd: IdentCommand, out: &mut String) -> Result<u8> {
     match cmd {
-        IdentCommand::Lint(a) => lint(&a),
-        IdentCommand::Match(a) => matching(&a),
+        IdentCommand::Lint(a) => lint(&a, out),
+        IdentCommand::Match(a) => matching(&a, out),
     }
 }
 
@@ -75,7 +75,7 @@ fn load(
     Ok(IdentFile::load(&absolute(path)?, &OsFiles, &opts))
 }
 
-fn lint(a: &LintArgs) -> Result<u8> {
+fn lint(a: &LintArgs, out: &mut String) -> Result<u8> {
     let f = match load(&a.file, &a.engine)? {
         Ok(f) => f,
         Err(e) => {
@@ -84,7 +84,8 @@ fn lint(a: &LintArgs) -> Result<u8> {
         }
     };
     match a.format {
-        Format::Json => println!(
+        Format::Json => say!(
+            out,
             "{}",
             serde_json::to_string_pretty(
                 &json!({"mappings": f.rows, "errors": f.errors.iter().map(ToString::to_string).collect::<Vec<_>>()})
@@ -108,19 +109,32 @@ fn lint(a: &LintArgs) -> Result<u8> {
                     ]
                 })
                 .collect();
-            print!(
-                "{}",
-                table(&["", "line", "map_name", "sys_name", "pg_username"], &rows)
-            );
+            out.push_str(&table(
+                &["", "line", "map_name", "sys_name", "pg_username"],
+                &rows,
+            ));
             for e in &f.errors {
-                println!("error: {e}");
+                say!(out, "error: {}", printable(&e.to_string(), MAX_MESSAGE));
+            }
+            if f.is_loadable() {
+                say!(
+                    out,
+                    "OK, {}; PostgreSQL would load this file",
+                    plural(f.lines.len(), "mapping")
+                );
+            } else {
+                say!(
+                    out,
+                    "PostgreSQL would refuse to load this file ({})",
+                    plural(f.errors.len(), "error")
+                );
             }
         }
     }
     Ok(if f.is_loadable() { 0 } else { 1 })
 }
 
-fn matching(a: &MatchArgs) -> Result<u8> {
+fn matching(a: &MatchArgs, out: &mut String) -> Result<u8> {
     let f = match load(&a.ident, &a.engine)? {
         Ok(f) => f,
         Err(e) => {
@@ -130,7 +144,7 @@ fn matching(a: &MatchArgs) -> Result<u8> {
     };
     if !f.is_loadable() {
         for e in &f.errors {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", printable(&e.to_string(), MAX_MESSAGE));
         }
         return Ok(2);
     }
@@ -150,17 +164,23 @@ fn matching(a: &MatchArgs) -> Result<u8> {
         IdentDecision::Error(e) => (json!({"matched": false, "error": e}), 1),
     };
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+        Format::Json => say!(out, "{}", serde_json::to_string_pretty(&doc)?),
         Format::Text => match decision {
-            IdentDecision::Allowed { file, line } => println!(
+            IdentDecision::Allowed { file, line } => say!(
+                out,
                 "{file}:{line}: map \"{}\" lets system user \"{}\" connect as \"{}\"",
-                a.map, a.system_user, a.user
+                a.map,
+                a.system_user,
+                a.user
             ),
-            IdentDecision::NoMatch => println!(
+            IdentDecision::NoMatch => say!(
+                out,
                 "no match in usermap \"{}\" for user \"{}\" authenticated as \"{}\"",
-                a.map, a.user, a.system_user
+                a.map,
+                a.user,
+                a.system_user
             ),
-            IdentDecision::Error(e) => println!("error: {e}"),
+            IdentDecision::Error(e) => say!(out, "error: {e}"),
         },
     }
     Ok(code)

@@ -52,13 +52,15 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let mut out = String::new();
     let result = match cli.command {
-        Command::Hba { command } => hba_cmd::run(command),
-        Command::Ident { command } => ident_cmd::run(command),
+        Command::Hba { command } => hba_cmd::run(command, &mut out),
+        Command::Ident { command } => ident_cmd::run(command, &mut out),
     };
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => ExitCode::from(output::flush(&out, code)),
         Err(e) => {
+            output::flush(&out, 2);
             eprintln!("gatehouse: {e:#}");
             ExitCode::from(2)
         }

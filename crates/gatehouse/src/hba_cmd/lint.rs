@@ -8,7 +8,7 @@ use gatehouse_hba::{HbaFile, OsFiles, SystemResolver};
 use serde::Serialize;
 
 use crate::engine_args::{absolute, EngineArgs};
-use crate::output::{pg_array, table, Format};
+use crate::output::{pg_array, plural, printable, say, table, Format, MAX_MESSAGE};
 
 /// Arguments of `hba lint`.
 #[derive(Args)]
@@ -34,7 +34,7 @@ struct LintJson<'a> {
 
 /// Runs `hba lint`: exit 0 when PostgreSQL would load the file, 1 when not (or, with
 /// `--strict`, when it uses gatehouse extensions), 2 when it cannot be read.
-pub fn run(args: &LintArgs) -> Result<u8> {
+pub fn run(args: &LintArgs, out: &mut String) -> Result<u8> {
     let opts = args.engine.options()?;
     let path = absolute(&args.file)?;
     let hba = match HbaFile::load(&path, &OsFiles, &opts, &SystemResolver) {
@@ -63,9 +63,9 @@ pub fn run(args: &LintArgs) -> Result<u8> {
                 errors: errors.clone(),
                 warnings,
             };
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            say!(out, "{}", serde_json::to_string_pretty(&doc)?);
         }
-        crate::output::Format::Text => print_text(&hba, &rows, &errors, &warnings),
+        crate::output::Format::Text => print_text(&hba, &rows, &errors, &warnings, out),
     }
     Ok(if errors.is_empty() { 0 } else { 1 })
 }
@@ -75,6 +75,7 @@ fn print_text(
     rows: &[gatehouse_hba::FileRule],
     errors: &[String],
     warnings: &[String],
+    out: &mut String,
 ) {
     let rows: Vec<Vec<String>> = rows
         .iter()
@@ -98,41 +99,49 @@ fn print_text(
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "",
-                "rule",
-                "line",
-                "type",
-                "database",
-                "user_name",
-                "address",
-                "netmask",
-                "auth_method",
-                "options"
-            ],
-            &rows
-        )
-    );
+    out.push_str(&table(
+        &[
+            "",
+            "rule",
+            "line",
+            "type",
+            "database",
+            "user_name",
+            "address",
+            "netmask",
+            "auth_method",
+            "options",
+        ],
+        &rows,
+    ));
     for w in warnings {
-        println!("warning: {w}");
+        say!(out, "warning: {}", printable(w, MAX_MESSAGE));
     }
     for e in errors {
-        println!("error: {e}");
+        say!(out, "error: {}", printable(e, MAX_MESSAGE));
     }
-    if errors.is_empty() {
-        println!(
-            "{}: OK, {} rules; PostgreSQL would load this file",
+    let extensions = hba.lines.iter().filter(|l| l.method.is_extension()).count();
+    if !errors.is_empty() {
+        say!(
+            out,
+            "{}: PostgreSQL would refuse to load this file ({})",
             hba.path,
-            hba.lines.len()
+            plural(errors.len(), "error")
+        );
+    } else if extensions > 0 {
+        say!(
+            out,
+            "{}: OK for gatehouse, {}; {} gatehouse's iam method, which PostgreSQL itself would refuse (see --strict)",
+            hba.path,
+            plural(hba.lines.len(), "rule"),
+            if extensions == 1 { "1 rule uses" } else { "some rules use" }
         );
     } else {
-        println!(
-            "{}: PostgreSQL would refuse to load this file ({} errors)",
+        say!(
+            out,
+            "{}: OK, {}; PostgreSQL would load this file",
             hba.path,
-            errors.len()
+            plural(hba.lines.len(), "rule")
         );
     }
 }

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use gatehouse_hba::{
-    system_interfaces, AuthMethod, Connection, HbaFile, IdentFile, MatchEnv, Membership, OsFiles,
-    Replication, SystemResolver, Transport,
+    startup_names, system_interfaces, AuthMethod, Connection, HbaFile, IdentFile, MatchEnv,
+    Membership, OsFiles, Replication, SystemResolver, Transport,
 };
 use serde_json::json;
 
 use crate::engine_args::{absolute, EngineArgs};
-use crate::output::Format;
+use crate::output::{printable, say, Format, MAX_MESSAGE};
 
 /// `--replication`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -26,6 +26,7 @@ enum ReplicationArg {
 
 /// Arguments of `hba match`.
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["local", "address"]))]
 pub struct MatchArgs {
     /// The pg_hba.conf to match against.
     #[arg(long)]
@@ -34,16 +35,16 @@ pub struct MatchArgs {
     #[arg(long)]
     ident: Option<PathBuf>,
     /// The client connects over the Unix socket.
-    #[arg(long, conflicts_with = "address", required_unless_present = "address")]
+    #[arg(long, group = "source")]
     local: bool,
-    /// The client's IP address (TCP).
-    #[arg(long)]
+    /// The client's IP address (TCP); an IPv6 `%zone` suffix is accepted and ignored.
+    #[arg(long, group = "source", value_parser = parse_address)]
     address: Option<IpAddr>,
-    /// The connection uses TLS.
-    #[arg(long)]
+    /// The connection uses TLS (TCP only).
+    #[arg(long, conflicts_with_all = ["local", "gss"])]
     ssl: bool,
-    /// The connection uses GSSAPI encryption.
-    #[arg(long)]
+    /// The connection uses GSSAPI encryption (TCP only).
+    #[arg(long, conflicts_with = "local")]
     gss: bool,
     /// StartupMessage user.
     #[arg(long)]
@@ -64,12 +65,18 @@ pub struct MatchArgs {
     engine: EngineArgs,
 }
 
+fn parse_address(s: &str) -> Result<IpAddr, String> {
+    let base = s.split_once('%').map_or(s, |(a, _)| a);
+    base.parse()
+        .map_err(|_| format!("{s:?} is not an IPv4 or IPv6 address"))
+}
+
 /// Option values never printed.
 const SECRET_OPTIONS: &[&str] = &["ldapbindpasswd", "radiussecrets"];
 
 /// Runs `hba match`: exit 0 when a line matches (and is not `reject`), 1 when no
 /// line matches or the matching line rejects, 2 when the file would not load.
-pub fn run(args: &MatchArgs) -> Result<u8> {
+pub fn run(args: &MatchArgs, out: &mut String) -> Result<u8> {
     let opts = args.engine.options()?;
     let path = absolute(&args.hba)?;
     let hba = match HbaFile::load(&path, &OsFiles, &opts, &SystemResolver) {
@@ -81,7 +88,7 @@ pub fn run(args: &MatchArgs) -> Result<u8> {
     };
     if !hba.is_loadable() {
         for e in &hba.errors {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", printable(&e.to_string(), MAX_MESSAGE));
         }
         eprintln!("gatehouse: {path}: PostgreSQL would refuse to load this file");
         return Ok(2);
@@ -106,11 +113,15 @@ pub fn run(args: &MatchArgs) -> Result<u8> {
         },
         (false, None) => bail!("give --local or --address"),
     };
+    if args.user.is_empty() {
+        bail!("no PostgreSQL user name specified in startup packet (--user is empty)");
+    }
+    let (user, database) = startup_names(&args.user, &args.database);
     let membership = Membership::of(args.member_of.iter().cloned());
     let conn = Connection {
         transport,
-        user: &args.user,
-        database: &args.database,
+        user: &user,
+        database: &database,
         replication: match args.replication {
             None => Replication::None,
             Some(ReplicationArg::True) => Replication::Physical,
@@ -145,14 +156,21 @@ pub fn run(args: &MatchArgs) -> Result<u8> {
                 }),
                 None => json!({"matched": false}),
             };
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            say!(out, "{}", serde_json::to_string_pretty(&doc)?);
         }
         Format::Text => match found {
             Some(line) => {
-                println!("{}:{}: {}", line.file, line.line, line.raw.trim());
-                println!("matched line {}: method {}", line.line, line.method);
+                say!(
+                    out,
+                    "{}:{}: {}",
+                    printable(&line.file, MAX_MESSAGE),
+                    line.line,
+                    printable(line.raw.trim(), MAX_MESSAGE)
+                );
+                say!(out, "matched line {}: method {}", line.line, line.method);
             }
-            None => println!(
+            None => say!(
+                out,
                 "no pg_hba.conf entry matches (PostgreSQL: \"no pg_hba.conf entry for …\")"
             ),
         },

@@ -16,9 +16,9 @@ pub enum HbaCommand {
 }
 
 /// Runs an `hba` subcommand; returns the exit code.
-pub fn run(cmd: HbaCommand) -> Result<u8> {
+pub fn run(cmd: HbaCommand, out: &mut String) -> Result<u8> {
     match cmd {
-        HbaCommand::Lint(args) => lint::run(&args),
-        HbaCommand::Match(args) => matching::run(&args),
+        HbaCommand::Lint(args) => lint::run(&args, out),
+        HbaCommand::Match(args) => matching::run(&args, out),
     }
 }
