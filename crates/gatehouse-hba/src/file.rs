@@ -109,10 +109,11 @@ impl HbaFile {
         opts: &ParseOptions,
         resolver: &dyn Resolver,
     ) -> Result<HbaFile, crate::LoadError> {
-        let lines = Tokenizer::new(source, opts.version)
-            .tokenize_file(path)
+        let mut b = Builder::default();
+        Tokenizer::new(source, opts.version)
+            .stream_file(path, &mut |tok| b.add(tok, opts, resolver))
             .map_err(crate::LoadError::Open)?;
-        Ok(Self::from_tokenized(path, lines, opts, resolver))
+        Ok(b.finish(path))
     }
 
     /// Parses `content` as if it were the file at `path`; includes and `@file`
@@ -124,82 +125,10 @@ impl HbaFile {
         opts: &ParseOptions,
         resolver: &dyn Resolver,
     ) -> HbaFile {
-        let lines = Tokenizer::new(source, opts.version).tokenize_bytes(path, content);
-        Self::from_tokenized(path, lines, opts, resolver)
-    }
-
-    fn from_tokenized(
-        path: &str,
-        tokenized: Vec<TokenizedLine>,
-        opts: &ParseOptions,
-        resolver: &dyn Resolver,
-    ) -> HbaFile {
-        let mut entries = Vec::with_capacity(tokenized.len());
-        let mut lines = Vec::with_capacity(tokenized.len());
-        let mut errors = Vec::new();
-        let mut warnings = Vec::new();
-        for tok in tokenized {
-            let diag = |message: String, column: Option<usize>| Diagnostic {
-                file: tok.file.to_string(),
-                line: tok.line,
-                column,
-                message,
-            };
-            if let Some(err) = &tok.error {
-                errors.push(diag(err.clone(), tok.error_column));
-                entries.push(Entry::Refused {
-                    file: Arc::clone(&tok.file),
-                    line: tok.line,
-                    view: Some(err.clone()),
-                });
-                continue;
-            }
-            let (file, line_no) = (Arc::clone(&tok.file), tok.line);
-            match parse_hba_line(tok, opts, resolver) {
-                Ok(line) => {
-                    if let Some(w) = &line.warning {
-                        warnings.push(Diagnostic {
-                            file: file.to_string(),
-                            line: line_no,
-                            column: Some(1),
-                            message: w.clone(),
-                        });
-                    }
-                    entries.push(Entry::Loaded(lines.len()));
-                    lines.push(line);
-                }
-                Err(e) => {
-                    errors.push(Diagnostic {
-                        file: file.to_string(),
-                        line: line_no,
-                        column: e.column,
-                        message: e.log,
-                    });
-                    entries.push(Entry::Refused {
-                        file,
-                        line: line_no,
-                        view: e.view,
-                    });
-                }
-            }
-        }
-        if errors.is_empty() && lines.is_empty() {
-            errors.push(Diagnostic {
-                file: path.to_owned(),
-                line: 0,
-                column: None,
-                message: format!("configuration file \"{path}\" contains no entries"),
-            });
-        }
-        let index = RuleIndex::build(&lines);
-        HbaFile {
-            path: path.to_owned(),
-            lines,
-            errors,
-            warnings,
-            entries,
-            index,
-        }
+        let mut b = Builder::default();
+        Tokenizer::new(source, opts.version)
+            .stream_bytes(path, content, &mut |tok| b.add(tok, opts, resolver));
+        b.finish(path)
     }
 
     /// Whether PostgreSQL would load this file (no errors; at least one record).
@@ -237,6 +166,83 @@ impl HbaFile {
                 }
             })
             .collect()
+    }
+}
+
+/// Collects records as the tokenizer hands them over (PostgreSQL's `load_hba()`
+/// loop: every record is parsed, errors are collected, nothing is loaded on error).
+#[derive(Default)]
+struct Builder {
+    entries: Vec<Entry>,
+    lines: Vec<HbaLine>,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Builder {
+    fn add(&mut self, tok: TokenizedLine, opts: &ParseOptions, resolver: &dyn Resolver) {
+        if let Some(err) = &tok.error {
+            self.errors.push(Diagnostic {
+                file: tok.file.to_string(),
+                line: tok.line,
+                column: tok.error_column,
+                message: err.clone(),
+            });
+            self.entries.push(Entry::Refused {
+                file: Arc::clone(&tok.file),
+                line: tok.line,
+                view: Some(err.clone()),
+            });
+            return;
+        }
+        let (file, line_no) = (Arc::clone(&tok.file), tok.line);
+        match parse_hba_line(tok, opts, resolver) {
+            Ok(line) => {
+                if let Some(w) = &line.warning {
+                    self.warnings.push(Diagnostic {
+                        file: file.to_string(),
+                        line: line_no,
+                        column: Some(1),
+                        message: w.clone(),
+                    });
+                }
+                self.entries.push(Entry::Loaded(self.lines.len()));
+                self.lines.push(line);
+            }
+            Err(e) => {
+                self.errors.push(Diagnostic {
+                    file: file.to_string(),
+                    line: line_no,
+                    column: e.column,
+                    message: e.log,
+                });
+                self.entries.push(Entry::Refused {
+                    file,
+                    line: line_no,
+                    view: e.view,
+                });
+            }
+        }
+    }
+
+    fn finish(mut self, path: &str) -> HbaFile {
+        if self.errors.is_empty() && self.lines.is_empty() {
+            self.errors.push(Diagnostic {
+                file: path.to_owned(),
+                line: 0,
+                column: None,
+                message: format!("configuration file \"{path}\" contains no entries"),
+            });
+        }
+        let index = RuleIndex::build(&self.lines);
+        HbaFile {
+            path: path.to_owned(),
+            lines: self.lines,
+            errors: self.errors,
+            warnings: self.warnings,
+            entries: self.entries,
+            index,
+        }
     }
 }
 

@@ -105,8 +105,9 @@ pub struct HbaLine {
     pub address: Option<AddressSpec>,
     /// Authentication method (`ident` on a `local` line is stored as `peer`).
     pub method: AuthMethod,
-    /// Options (boxed: most lines have none, and the struct is large).
-    pub options: Box<AuthOptions>,
+    /// Options. Lines without options share one default value (the struct is large
+    /// and most lines have none).
+    pub options: Arc<AuthOptions>,
     /// A problem PostgreSQL reports in the view's error column while still loading the
     /// line (e.g. `hostssl record cannot match because SSL is disabled`).
     pub warning: Option<String>,
@@ -344,11 +345,11 @@ pub fn parse_hba_line(
             mt.column,
         ));
     }
-    let mut options = Box::new(AuthOptions {
+    let mut options = AuthOptions {
         include_realm: matches!(method, AuthMethod::Gss | AuthMethod::Sspi),
         compat_realm: method == AuthMethod::Sspi,
         ..AuthOptions::default()
-    });
+    };
     let ctx = OptionContext {
         conntype,
         method,
@@ -374,6 +375,7 @@ pub fn parse_hba_line(
     if method == AuthMethod::Cert {
         options.clientcert = ClientCert::VerifyFull;
     }
+    let options = shared_options(options);
     Ok(HbaLine {
         file,
         line,
@@ -455,6 +457,17 @@ fn parse_address(
         return Err(LineError::at("IP address and mask do not match", mt.column));
     }
     Ok(AddressSpec::Mask(AddrMask { addr, mask }))
+}
+
+/// One shared allocation for the common "no options" value.
+fn shared_options(options: AuthOptions) -> Arc<AuthOptions> {
+    static DEFAULT: std::sync::OnceLock<Arc<AuthOptions>> = std::sync::OnceLock::new();
+    let default = DEFAULT.get_or_init(|| Arc::new(AuthOptions::default()));
+    if options == **default {
+        Arc::clone(default)
+    } else {
+        Arc::new(options)
+    }
 }
 
 /// PostgreSQL 18 reworded the LDAP bind-mode conflict message.

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read as _};
 
-/// Largest authentication file gatehouse reads (64 MiB). PostgreSQL has no limit;
+/// Largest authentication file gatehouse reads (16 MiB, about 500,000 records). PostgreSQL has no limit;
 /// gatehouse refuses bigger files rather than exhaust memory.
-pub const MAX_FILE_BYTES: u64 = 64 << 20;
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// What a directory entry is, as `get_dirent_type()` sees it through symbolic links.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl FileSource for OsFiles {
         if data.len() as u64 > MAX_FILE_BYTES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                "file is larger than 64 MiB",
+                "file is larger than 16 MiB",
             ));
         }
         Ok(data)

@@ -82,18 +82,36 @@ impl<'a> Tokenizer<'a> {
     /// `could not open file "…": <strerror>`. Errors inside the file (bad includes,
     /// over-long tokens) are reported on the affected [`TokenizedLine`].
     pub fn tokenize_file(&self, path: &str) -> Result<Vec<TokenizedLine>, String> {
-        let content = self.open(path, 0)?;
         let mut out = Vec::new();
-        self.tokenize_content(path, &content, 0, &mut out);
+        self.stream_file(path, &mut |l| out.push(l))?;
         Ok(out)
+    }
+
+    /// As [`Tokenizer::tokenize_file`], handing each record to `sink` as soon as it
+    /// is read (so a caller can parse a large file without holding every token).
+    ///
+    /// Errors: the top-level file cannot be read.
+    pub fn stream_file(
+        &self,
+        path: &str,
+        sink: &mut dyn FnMut(TokenizedLine),
+    ) -> Result<(), String> {
+        let content = self.open(path, 0)?;
+        self.tokenize_content(path, &content, 0, sink);
+        Ok(())
     }
 
     /// Tokenizes in-memory text as if it were the file `path` (includes and
     /// `@file` references are still read through the source).
     pub fn tokenize_bytes(&self, path: &str, content: &[u8]) -> Vec<TokenizedLine> {
         let mut out = Vec::new();
-        self.tokenize_content(path, content, 0, &mut out);
+        self.stream_bytes(path, content, &mut |l| out.push(l));
         out
+    }
+
+    /// As [`Tokenizer::tokenize_bytes`], handing each record to `sink`.
+    pub fn stream_bytes(&self, path: &str, content: &[u8], sink: &mut dyn FnMut(TokenizedLine)) {
+        self.tokenize_content(path, content, 0, sink);
     }
 
     fn open(&self, path: &str, depth: u32) -> Result<Vec<u8>, String> {
@@ -112,7 +130,7 @@ impl<'a> Tokenizer<'a> {
         file: &str,
         content: &[u8],
         depth: u32,
-        out: &mut Vec<TokenizedLine>,
+        out: &mut dyn FnMut(TokenizedLine),
     ) {
         let mut line_number: u32 = 1;
         let shared: Arc<str> = Arc::from(file);
@@ -133,7 +151,7 @@ impl<'a> Tokenizer<'a> {
         text: &[u8],
         line: u32,
         depth: u32,
-        out: &mut Vec<TokenizedLine>,
+        out: &mut dyn FnMut(TokenizedLine),
     ) {
         let mut fields: Vec<Vec<Token>> = Vec::new();
         let mut error: Option<String> = None;
@@ -171,7 +189,7 @@ impl<'a> Tokenizer<'a> {
                 None => {}
             }
         }
-        out.push(TokenizedLine {
+        out(TokenizedLine {
             file: Arc::clone(file),
             line,
             raw: String::from_utf8_lossy(text).into_owned(),
@@ -187,7 +205,7 @@ impl<'a> Tokenizer<'a> {
         location: &str,
         depth: u32,
         missing_ok: bool,
-        out: &mut Vec<TokenizedLine>,
+        out: &mut dyn FnMut(TokenizedLine),
     ) -> Result<(), String> {
         let full = absolute_config_location(location, calling);
         if depth > MAX_INCLUDE_DEPTH {
@@ -213,7 +231,7 @@ impl<'a> Tokenizer<'a> {
         calling: &str,
         location: &str,
         depth: u32,
-        out: &mut Vec<TokenizedLine>,
+        out: &mut dyn FnMut(TokenizedLine),
     ) -> Result<(), String> {
         let directory = absolute_config_location(location, calling);
         let entries = self
@@ -318,7 +336,7 @@ impl<'a> Tokenizer<'a> {
             }
         };
         let mut lines = Vec::new();
-        self.tokenize_content(&full, &content, depth, &mut lines);
+        self.tokenize_content(&full, &content, depth, &mut |l| lines.push(l));
         for line in lines {
             if let Some(err) = line.error {
                 return Err(err);
