@@ -201,14 +201,14 @@ impl IdentFile {
         };
         let v16 = self.version.has_regex_and_includes();
         let target: NameToken = if let Some(re) = &line.system_user.regex {
-            let Some(caps) = re.captures(system_user) else {
+            let Some(group) = re.first_group(system_user) else {
                 return Ok(false);
             };
             let template = &line.pg_user;
             let special = v16 && (template.is_member_check() || template.regex.is_some());
             match template.text.find("\\1") {
                 Some(pos) if !special => {
-                    let Some(group) = caps.get(1) else {
+                    let Some(group) = group else {
                         return Err(format!(
                             "regular expression \"{}\" has no subexpressions as requested by backreference in \"{}\"",
                             &line.system_user.text[1..],
@@ -218,7 +218,7 @@ impl IdentFile {
                     let expanded = format!(
                         "{}{}{}",
                         &template.text[..pos],
-                        group.as_str(),
+                        group,
                         &template.text[pos + 2..]
                     );
                     NameToken {

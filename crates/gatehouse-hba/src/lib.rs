@@ -36,6 +36,7 @@ pub mod line;
 pub mod matcher;
 pub mod method;
 pub mod options;
+pub mod pgregex;
 pub mod resolve;
 pub mod source;
 pub mod tokenize;

@@ -3,11 +3,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use regex::{Regex, RegexBuilder};
-
 use crate::address::{cidr_mask, format_numeric, parse_numeric_host, AddrMask};
 use crate::method::AuthMethod;
 use crate::options::{parse_auth_option, view_options, AuthOptions, ClientCert, OptionContext};
+use crate::pgregex::PgRegex;
 use crate::resolve::Resolver;
 use crate::tokenize::{Token, TokenizedLine};
 use crate::version::{ParseOptions, PgVersion};
@@ -66,7 +65,7 @@ pub struct NameToken {
     /// Whether the token began with a quote (keywords and `+` lose their meaning).
     pub quoted: bool,
     /// The compiled regular expression when the text starts with `/` (16+).
-    pub regex: Option<Regex>,
+    pub regex: Option<PgRegex>,
 }
 
 impl NameToken {
@@ -165,27 +164,15 @@ impl LineError {
 /// Compiles a `/regex` name token. PostgreSQL compiles any token whose text starts
 /// with `/`, quoted or not; matching is an unanchored search.
 ///
-/// Errors: `invalid regular expression "…": …` (the reason is the Rust regex
-/// engine's, not PostgreSQL's wording).
-pub fn compile_name_regex(text: &str) -> Result<Option<Regex>, String> {
+/// Errors: `invalid regular expression "…": …` (the reason is the Rust engine's,
+/// not PostgreSQL's wording).
+pub fn compile_name_regex(text: &str) -> Result<Option<PgRegex>, String> {
     let Some(pattern) = text.strip_prefix('/') else {
         return Ok(None);
     };
-    RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .dfa_size_limit(1 << 20)
-        .build()
+    PgRegex::new(pattern)
         .map(Some)
-        .map_err(|e| {
-            let reason = e.to_string();
-            let reason = reason
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("error:"))
-                .map(|l| l.trim_start_matches("error:").trim().to_owned())
-                .unwrap_or(reason);
-            format!("invalid regular expression \"{pattern}\": {reason}")
-        })
+        .map_err(|reason| format!("invalid regular expression \"{pattern}\": {reason}"))
 }
 
 fn name_tokens(tokens: Vec<Token>, version: PgVersion) -> Result<Vec<NameToken>, LineError> {
