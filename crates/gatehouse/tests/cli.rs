@@ -462,3 +462,137 @@ fn secrets_are_redacted_in_match_output() {
     assert_eq!(json(&o)["options"]["ldapbindpasswd"], "********");
     assert_eq!(json(&o)["options"]["ldapserver"], "ldap.example.net");
 }
+
+/// Inputs a new-user review used to break the CLI, each with the answer it must give.
+#[test]
+fn hostile_input_is_answered_not_crashed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A 70,000-character cell in the text table.
+    let huge = write(
+        dir.path(),
+        "huge.conf",
+        &format!("host all {} 127.0.0.1/32 trust\n", "u".repeat(70_000)),
+    );
+    let o = gatehouse(&["hba", "lint", s(&huge)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains('…'));
+    // Control characters from the file never reach the terminal raw.
+    let esc = write(
+        dir.path(),
+        "esc.conf",
+        "host all all 127.0.0.1/32 \u{1b}[31mred\n",
+    );
+    let o = gatehouse(&["hba", "lint", s(&esc)]);
+    assert_eq!(code(&o), 1);
+    assert!(!stdout(&o).contains('\u{1b}'), "{}", stdout(&o));
+    // Devices and FIFOs are refused instead of read forever.
+    let o = gatehouse(&["hba", "lint", "/dev/zero"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("not a regular file"));
+    // Impossible connection facts are usage errors.
+    let hba = write(dir.path(), "pg_hba.conf", "local all all trust\n");
+    let o = gatehouse(&[
+        "hba",
+        "match",
+        "--hba",
+        s(&hba),
+        "--local",
+        "--ssl",
+        "--user",
+        "a",
+        "--database",
+        "d",
+    ]);
+    assert_eq!(code(&o), 2);
+    let o = gatehouse(&[
+        "hba",
+        "match",
+        "--hba",
+        s(&hba),
+        "--local",
+        "--user",
+        "",
+        "--database",
+        "d",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no PostgreSQL user name"));
+}
+
+#[test]
+fn startup_names_follow_postgres() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let hba = write(
+        dir.path(),
+        "pg_hba.conf",
+        &format!(
+            "local all {} trust\nlocal alice all reject\nlocal all all trust\n",
+            "a".repeat(63)
+        ),
+    );
+    let long = "a".repeat(70);
+    let o = gatehouse(&[
+        "hba",
+        "match",
+        "--hba",
+        s(&hba),
+        "--local",
+        "--user",
+        &long,
+        "--database",
+        "d",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json(&o)["line"], 1, "names are cut to 63 bytes");
+    let o = gatehouse(&[
+        "hba",
+        "match",
+        "--hba",
+        s(&hba),
+        "--local",
+        "--user",
+        "alice",
+        "--database",
+        "",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json(&o)["line"], 2, "an empty database is the user's name");
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tmp");
+    let hba = write(
+        dir.path(),
+        "big.conf",
+        &"host all all 127.0.0.1/32 trust\n".repeat(50_000),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["hba", "lint", s(&hba)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("read");
+    // stdout is now closed.
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(status.code(), Some(0));
+}
