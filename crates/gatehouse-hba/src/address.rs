@@ -121,7 +121,7 @@ fn inet_aton(s: &str) -> Option<Ipv4Addr> {
 /// string required) in the family of `family_of`. `None` on a bad or out-of-range
 /// length.
 pub fn cidr_mask(numbits: &str, family_of: IpAddr) -> Option<IpAddr> {
-    let bits = strtol_exact(numbits)?;
+    let bits = crate::cnum::strtol_exact(numbits)?;
     match family_of {
         IpAddr::V4(_) => {
             if !(0..=32).contains(&bits) {
@@ -146,35 +146,6 @@ pub fn cidr_mask(numbits: &str, family_of: IpAddr) -> Option<IpAddr> {
             Some(IpAddr::V6(Ipv6Addr::from(m)))
         }
     }
-}
-
-/// C `strtol(s, &end, 10)` with the checks `*s != '\0' && *end == '\0'`.
-fn strtol_exact(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.is_empty() {
-        return None;
-    }
-    let mut i = 0;
-    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
-        i += 1;
-    }
-    let mut neg = false;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        neg = b[i] == b'-';
-        i += 1;
-    }
-    let start = i;
-    let mut val: i64 = 0;
-    while i < b.len() && b[i].is_ascii_digit() {
-        val = val
-            .saturating_mul(10)
-            .saturating_add(i64::from(b[i] - b'0'));
-        i += 1;
-    }
-    if i == start || i != b.len() {
-        return None;
-    }
-    Some(if neg { -val } else { val })
 }
 
 /// The numeric text of an address as `getnameinfo(NI_NUMERICHOST)` prints it on

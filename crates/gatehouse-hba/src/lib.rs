@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+mod cnum;
 mod error;
 pub mod file;
 mod hint;

@@ -4,6 +4,7 @@
 //! and `get_hba_options()` (hbafuncs.c) for the text array the
 //! `pg_hba_file_rules.options` column shows.
 
+use crate::cnum::atoi;
 use crate::line::ConnType;
 use crate::method::AuthMethod;
 use crate::resolve::Resolver;
@@ -377,27 +378,6 @@ fn non_empty(raw: &str, list: Vec<String>) -> Option<(String, Vec<String>)> {
     }
 }
 
-/// C `atoi()`: leading blanks, optional sign, digits; anything else stops it.
-pub(crate) fn atoi(s: &str) -> i32 {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
-        i += 1;
-    }
-    let mut neg = false;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        neg = b[i] == b'-';
-        i += 1;
-    }
-    let mut v: i64 = 0;
-    while i < b.len() && b[i].is_ascii_digit() {
-        v = (v * 10 + i64::from(b[i] - b'0')).min(i64::from(u32::MAX) + 1);
-        i += 1;
-    }
-    let v = if neg { -v } else { v };
-    v as i32
-}
-
 /// PostgreSQL's `SplitGUCList(…, ',')`: comma list, blanks around elements,
 /// double-quoted elements with `""`; `None` on a syntax error (empty element,
 /// unterminated quote, junk after an element).
@@ -569,13 +549,5 @@ mod tests {
         assert_eq!(split_guc_list("a b"), None);
         assert_eq!(split_guc_list("a,"), None);
         assert_eq!(split_guc_list("\"a"), None);
-    }
-
-    #[test]
-    fn c_atoi() {
-        assert_eq!(atoi("389"), 389);
-        assert_eq!(atoi(" 12abc"), 12);
-        assert_eq!(atoi("abc"), 0);
-        assert_eq!(atoi("-5"), -5);
     }
 }

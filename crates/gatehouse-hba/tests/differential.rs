@@ -247,7 +247,19 @@ struct Runner<'a> {
     os_user: String,
 }
 
-impl Runner<'_> {
+impl<'c> Runner<'c> {
+    fn new(cluster: &'c kit::Cluster, opts: ParseOptions) -> Runner<'c> {
+        Runner {
+            cluster,
+            version: cluster.version(),
+            opts,
+            interfaces: system_interfaces().expect("interfaces"),
+            failures: Vec::new(),
+            written: Vec::new(),
+            os_user: os_user(),
+        }
+    }
+
     fn fail(&mut self, case: &str, msg: String) {
         self.failures
             .push(format!("[pg{}] {case}: {msg}", self.version.major()));
@@ -521,15 +533,7 @@ fn start(version: kit::PgVersion) -> kit::Cluster {
 fn run_cases(version: kit::PgVersion) {
     let cluster = start(version);
     let features = kit::features(version).expect("build features");
-    let mut r = Runner {
-        cluster: &cluster,
-        version,
-        opts: engine_options(version, features),
-        interfaces: system_interfaces().expect("interfaces"),
-        failures: Vec::new(),
-        written: Vec::new(),
-        os_user: os_user(),
-    };
+    let mut r = Runner::new(&cluster, engine_options(version, features));
     let cases = load_cases();
     let mut ran = 0;
     for case in &cases {
@@ -559,15 +563,7 @@ fn run_cases(version: kit::PgVersion) {
 fn run_corpus(version: kit::PgVersion) {
     let cluster = start(version);
     let features = kit::features(version).expect("build features");
-    let mut r = Runner {
-        cluster: &cluster,
-        version,
-        opts: engine_options(version, features),
-        interfaces: Vec::new(),
-        failures: Vec::new(),
-        written: Vec::new(),
-        os_user: os_user(),
-    };
+    let mut r = Runner::new(&cluster, engine_options(version, features));
     let dir = cases_dir().join("corpus");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("corpus dir")
@@ -658,15 +654,7 @@ fn run_with_settings(
     let features = kit::features(version).expect("build features");
     let mut engine = engine_options(version, features);
     opts(&mut engine);
-    let mut r = Runner {
-        cluster: &cluster,
-        version,
-        opts: engine,
-        interfaces: system_interfaces().expect("interfaces"),
-        failures: Vec::new(),
-        written: Vec::new(),
-        os_user: os_user(),
-    };
+    let mut r = Runner::new(&cluster, engine);
     let parsed: CaseFile = toml::from_str(cases_toml).expect("inline cases");
     assert!(!parsed.case.is_empty());
     for case in &parsed.case {
