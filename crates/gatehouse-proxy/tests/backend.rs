@@ -346,3 +346,17 @@ fn a_startup_reply_sequence_decodes_in_order() {
     assert_eq!(kinds.len(), 4);
     assert!(out.is_empty());
 }
+
+#[test]
+fn protocol_2_error_format_matches_postgresql_15s_bytes() {
+    let err = ProtocolError::UnsupportedProtocol { major: 2, minor: 0 };
+    let mut out = BytesMut::new();
+    encode_error_response_v2(Severity::Fatal, err.client_message().as_bytes(), &mut out).unwrap();
+    // PostgreSQL 15 (whose newest is 3.0) sent b"EFATAL:  unsupported frontend protocol 2.0:
+    // server supports 3.0 to 3.0\n\0"; ours names 3.2 as PostgreSQL 18 does.
+    assert_eq!(
+        &out[..],
+        &b"EFATAL:  unsupported frontend protocol 2.0: server supports 3.0 to 3.2\n\0"[..]
+    );
+    assert!(encode_error_response_v2(Severity::Fatal, b"a\0b", &mut out).is_err());
+}

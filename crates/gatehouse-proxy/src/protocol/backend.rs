@@ -5,7 +5,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::{EncodeError, ProtocolError};
-use super::fields::ErrorFields;
+use super::fields::{ErrorFields, Severity};
 use super::startup::{ProtocolVersion, MAX_CANCEL_KEY_LENGTH};
 use super::wire::{
     frame_len, put_cstr, put_message, read_i32, split_cstr, DEFAULT_MAX_MESSAGE_LENGTH,
@@ -269,6 +269,32 @@ pub fn encode_error_response(fields: &ErrorFields, buf: &mut BytesMut) -> Result
 /// As [`encode_error_response`].
 pub fn encode_notice_response(fields: &ErrorFields, buf: &mut BytesMut) -> Result<(), EncodeError> {
     put_message(buf, b'N', |buf| fields.encode_body(buf))
+}
+
+/// Appends an error in protocol 2's format: 'E', then `"{SEVERITY}:  {message}\n"`
+/// NUL-terminated, no length word. PostgreSQL answers a StartupMessage asking
+/// for a major version below 3 this way (its `FrontendProtocol` is then that
+/// version; seen from PostgreSQL 15:
+/// `E FATAL:  unsupported frontend protocol 2.0: server supports 3.0 to 3.0\n \0`).
+///
+/// # Errors
+/// [`EncodeError::EmbeddedNul`] in the message.
+pub fn encode_error_response_v2(
+    severity: Severity,
+    message: &[u8],
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    if message.contains(&0) {
+        return Err(EncodeError::EmbeddedNul {
+            what: "error message",
+        });
+    }
+    buf.put_u8(b'E');
+    buf.put_slice(severity.as_str().as_bytes());
+    buf.put_slice(b":  ");
+    buf.put_slice(message);
+    buf.put_slice(b"\n\0");
+    Ok(())
 }
 
 /// Appends the one-byte answer to an SSLRequest: 'S' (TLS follows) or 'N'.

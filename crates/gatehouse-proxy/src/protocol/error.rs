@@ -53,7 +53,9 @@ pub enum ProtocolError {
         /// The key length the packet implies.
         key_len: usize,
     },
-    /// A protocol version whose major number is not 3. PostgreSQL: FATAL 0A000.
+    /// A protocol version whose major number is not 3. PostgreSQL: FATAL 0A000,
+    /// sent in protocol 2's format when the major is below 3
+    /// ([`super::encode_error_response_v2`]).
     #[error("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.2")]
     UnsupportedProtocol {
         /// Major version (high 16 bits of the code).
