@@ -77,6 +77,12 @@ pub struct Membership {
 }
 
 impl Membership {
+    /// PostgreSQL's `is_member()` for the role `user` these memberships belong to:
+    /// false for an unknown user; a role is always a member of itself.
+    pub fn is_member(&self, user: &str, role: &str) -> bool {
+        self.exists && (role == user || self.member_of.contains(role))
+    }
+
     /// An existing role with the given memberships.
     pub fn of(roles: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Membership {
@@ -103,7 +109,7 @@ pub struct Connection<'a> {
 
 impl Connection<'_> {
     fn is_member(&self, role: &str) -> bool {
-        self.membership.exists && (role == self.user || self.membership.member_of.contains(role))
+        self.membership.is_member(self.user, role)
     }
 }
 

@@ -96,7 +96,10 @@ impl<'a> Tokenizer<'a> {
         path: &str,
         sink: &mut dyn FnMut(TokenizedLine),
     ) -> Result<(), String> {
-        let content = self.open(path, 0)?;
+        let content = self
+            .source
+            .read(path)
+            .map_err(|e| format!("could not open file \"{path}\": {}", strerror(&e)))?;
         self.tokenize_content(path, &content, 0, sink);
         Ok(())
     }
@@ -112,17 +115,6 @@ impl<'a> Tokenizer<'a> {
     /// As [`Tokenizer::tokenize_bytes`], handing each record to `sink`.
     pub fn stream_bytes(&self, path: &str, content: &[u8], sink: &mut dyn FnMut(TokenizedLine)) {
         self.tokenize_content(path, content, 0, sink);
-    }
-
-    fn open(&self, path: &str, depth: u32) -> Result<Vec<u8>, String> {
-        if depth > MAX_INCLUDE_DEPTH {
-            return Err(format!(
-                "could not open file \"{path}\": maximum nesting depth exceeded"
-            ));
-        }
-        self.source
-            .read(path)
-            .map_err(|e| format!("could not open file \"{path}\": {}", strerror(&e)))
     }
 
     fn tokenize_content(

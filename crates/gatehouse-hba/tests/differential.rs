@@ -193,7 +193,7 @@ fn gatehouse_label(
     }
     if line.method == AuthMethod::Peer {
         let m = membership(user);
-        let is_member = |r: &str| m.exists && (r == user || m.member_of.contains(r));
+        let is_member = |r: &str| m.is_member(user, r);
         let ok = match &line.options.map {
             None => sys_user == user,
             Some(map) => matches!(

@@ -148,7 +148,8 @@ fn matching(a: &MatchArgs, out: &mut String) -> Result<u8> {
         }
         return Ok(2);
     }
-    let is_member = |role: &str| role == a.user || a.member_of.iter().any(|m| m == role);
+    let membership = gatehouse_hba::Membership::of(a.member_of.iter().cloned());
+    let is_member = |role: &str| membership.is_member(&a.user, role);
     let decision = f.check(
         &a.map,
         &a.user,
