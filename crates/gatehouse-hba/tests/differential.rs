@@ -283,15 +283,19 @@ impl<'c> Runner<'c> {
             .expect("write conf file");
     }
 
-    fn compare_hba_rows(&mut self, name: &str, ours: &HbaFile) {
+    /// Compares the rows and returns the server's (empty when it could not be read).
+    fn compare_hba_rows(&mut self, name: &str, ours: &HbaFile) -> Vec<kit::HbaFileRule> {
         let theirs = match self.cluster.hba_file_rules() {
             Ok(r) => r,
-            Err(e) => return self.fail(name, format!("pg_hba_file_rules failed: {e}")),
+            Err(e) => {
+                self.fail(name, format!("pg_hba_file_rules failed: {e}"));
+                return Vec::new();
+            }
         };
         let v16 = self.version.major() >= 16;
         let rows = ours.rows();
         if theirs.len() != rows.len() {
-            return self.fail(
+            self.fail(
                 name,
                 format!(
                     "row count: postgres {} vs gatehouse {}\n  pg: {theirs:?}\n  gh: {:?}",
@@ -300,6 +304,7 @@ impl<'c> Runner<'c> {
                     rows
                 ),
             );
+            return theirs;
         }
         for (t, o) in theirs.iter().zip(&rows) {
             // 15 has no rule_number / file_name columns.
@@ -319,6 +324,7 @@ impl<'c> Runner<'c> {
                 self.fail(name, format!("row differs\n  pg: {t:?}\n  gh: {o:?}"));
             }
         }
+        theirs
     }
 
     fn compare_ident_rows(&mut self, name: &str, ours: &IdentFile) {
@@ -378,7 +384,7 @@ impl<'c> Runner<'c> {
                 )
             }
         };
-        self.compare_hba_rows(&case.name, &ours);
+        let pg_rows = self.compare_hba_rows(&case.name, &ours);
         let ipath = self.cluster.ident_path().to_string_lossy().into_owned();
         let ident = IdentFile::load(&ipath, &OsFiles, &self.opts).unwrap_or_default();
         if case.ident.is_some() {
@@ -414,11 +420,9 @@ impl<'c> Runner<'c> {
         };
         if let (Some(want), None | Some(false)) = (expected_error, load_ok_override) {
             let mut pg_text = reload.log.join("\n");
-            if let Ok(rows) = self.cluster.hba_file_rules() {
-                for e in rows.iter().filter_map(|r| r.error.as_ref()) {
-                    pg_text.push('\n');
-                    pg_text.push_str(e);
-                }
+            for e in pg_rows.iter().filter_map(|r| r.error.as_ref()) {
+                pg_text.push('\n');
+                pg_text.push_str(e);
             }
             let ours_text: Vec<String> = ours.errors.iter().map(|d| d.message.clone()).collect();
             if reload.hba_reloaded || !pg_text.contains(want.as_str()) {
@@ -520,100 +524,111 @@ impl<'c> Runner<'c> {
     }
 }
 
-fn start(version: kit::PgVersion) -> kit::Cluster {
+/// Starts a cluster with `options`, creates the role universe, tells the engine the
+/// same version, build and settings (`tweak`), runs `body`, and fails with every
+/// disagreement it recorded.
+fn with_runner(
+    options: kit::ClusterOptions,
+    tweak: impl FnOnce(&mut ParseOptions),
+    body: impl FnOnce(&mut Runner<'_>),
+) {
+    let version = options.version;
     assert!(
         kit::available(version),
         "PostgreSQL {version} binaries not found: run scripts/install-deps"
     );
-    let cluster = kit::Cluster::start(version).expect("start cluster");
+    let cluster = kit::Cluster::start_with(options).expect("start cluster");
     cluster.execute(ROLES_SQL).expect("create roles");
-    cluster
-}
-
-fn run_cases(version: kit::PgVersion) {
-    let cluster = start(version);
-    let features = kit::features(version).expect("build features");
-    let mut r = Runner::new(&cluster, engine_options(version, features));
-    let cases = load_cases();
-    let mut ran = 0;
-    for case in &cases {
-        if let Some(vs) = &case.versions {
-            if !vs.contains(&version.major()) {
-                continue;
-            }
-        }
-        r.run_case(case);
-        ran += 1;
-    }
+    let mut engine = engine_options(version, kit::features(version).expect("build features"));
+    tweak(&mut engine);
+    let mut r = Runner::new(&cluster, engine);
+    body(&mut r);
     r.clean_conf_dir();
-    eprintln!(
-        "pg{}: {ran} cases, {} disagreements",
-        version.major(),
-        r.failures.len()
-    );
-    assert!(ran >= 100, "too few cases ran: {ran}");
     assert!(
         r.failures.is_empty(),
         "{} disagreements:\n{}",
         r.failures.len(),
         r.failures.join("\n")
+    );
+}
+
+fn run_cases(version: kit::PgVersion) {
+    with_runner(
+        kit::ClusterOptions::new(version),
+        |_| {},
+        |r| {
+            let mut ran = 0;
+            for case in &load_cases() {
+                if case
+                    .versions
+                    .as_ref()
+                    .is_some_and(|vs| !vs.contains(&version.major()))
+                {
+                    continue;
+                }
+                r.run_case(case);
+                ran += 1;
+            }
+            eprintln!(
+                "pg{}: {ran} cases, {} disagreements",
+                version.major(),
+                r.failures.len()
+            );
+            assert!(ran >= 100, "too few cases ran: {ran}");
+        },
     );
 }
 
 fn run_corpus(version: kit::PgVersion) {
-    let cluster = start(version);
-    let features = kit::features(version).expect("build features");
-    let mut r = Runner::new(&cluster, engine_options(version, features));
-    let dir = cases_dir().join("corpus");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("corpus dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 12, "corpus has {} files", files.len());
-    for f in &files {
-        let stem = f
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        let mut case = Case {
-            name: format!("corpus/{stem}"),
-            about: String::new(),
-            versions: None,
-            hba: Some(std::fs::read_to_string(f).expect("corpus file")),
-            hba_b64: None,
-            ident: None,
-            files: BTreeMap::new(),
-            files_b64: BTreeMap::new(),
-            load_error: None,
-            load_error_15: None,
-            load_error_18: None,
-            load_ok_15: None,
-            load_ok_18: None,
-            probe: Vec::new(),
-        };
-        let side = dir.join(format!("{stem}.d"));
-        if side.is_dir() {
-            for e in std::fs::read_dir(&side).expect("side dir") {
-                let p = e.expect("entry").path();
-                let rel = format!(
-                    "{stem}.d/{}",
-                    p.file_name().and_then(|n| n.to_str()).unwrap_or_default()
-                );
-                case.files
-                    .insert(rel, std::fs::read_to_string(&p).expect("side file"));
+    with_runner(
+        kit::ClusterOptions::new(version),
+        |_| {},
+        |r| {
+            let dir = cases_dir().join("corpus");
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .expect("corpus dir")
+                .map(|e| e.expect("entry").path())
+                .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+                .collect();
+            files.sort();
+            assert!(files.len() >= 12, "corpus has {} files", files.len());
+            for f in &files {
+                let stem = f
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut case = Case {
+                    name: format!("corpus/{stem}"),
+                    about: String::new(),
+                    versions: None,
+                    hba: Some(std::fs::read_to_string(f).expect("corpus file")),
+                    hba_b64: None,
+                    ident: None,
+                    files: BTreeMap::new(),
+                    files_b64: BTreeMap::new(),
+                    load_error: None,
+                    load_error_15: None,
+                    load_error_18: None,
+                    load_ok_15: None,
+                    load_ok_18: None,
+                    probe: Vec::new(),
+                };
+                let side = dir.join(format!("{stem}.d"));
+                if side.is_dir() {
+                    for e in std::fs::read_dir(&side).expect("side dir") {
+                        let p = e.expect("entry").path();
+                        let rel = format!(
+                            "{stem}.d/{}",
+                            p.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+                        );
+                        case.files
+                            .insert(rel, std::fs::read_to_string(&p).expect("side file"));
+                    }
+                }
+                r.run_case(&case);
             }
-        }
-        r.run_case(&case);
-    }
-    r.clean_conf_dir();
-    assert!(
-        r.failures.is_empty(),
-        "{} disagreements:\n{}",
-        r.failures.len(),
-        r.failures.join("\n")
+        },
     );
 }
 
@@ -640,39 +655,22 @@ fn corpus_lints_like_pg18() {
 /// Runs inline cases on a cluster started with non-default settings, with the engine
 /// told the same settings.
 fn run_with_settings(
-    version: kit::PgVersion,
     cluster: kit::ClusterOptions,
-    opts: impl FnOnce(&mut ParseOptions),
+    tweak: impl FnOnce(&mut ParseOptions),
     cases_toml: &str,
 ) {
-    assert!(
-        kit::available(version),
-        "PostgreSQL {version} binaries not found: run scripts/install-deps"
-    );
-    let cluster = kit::Cluster::start_with(cluster).expect("start cluster");
-    cluster.execute(ROLES_SQL).expect("create roles");
-    let features = kit::features(version).expect("build features");
-    let mut engine = engine_options(version, features);
-    opts(&mut engine);
-    let mut r = Runner::new(&cluster, engine);
     let parsed: CaseFile = toml::from_str(cases_toml).expect("inline cases");
     assert!(!parsed.case.is_empty());
-    for case in &parsed.case {
-        r.run_case(case);
-    }
-    r.clean_conf_dir();
-    assert!(
-        r.failures.is_empty(),
-        "{} disagreements:\n{}",
-        r.failures.len(),
-        r.failures.join("\n")
-    );
+    with_runner(cluster, tweak, |r| {
+        for case in &parsed.case {
+            r.run_case(case);
+        }
+    });
 }
 
 #[test]
 fn ssl_off_server_warns_on_hostssl_pg15() {
     run_with_settings(
-        kit::PgVersion::V15,
         kit::ClusterOptions::new(kit::PgVersion::V15).ssl(false),
         |o| o.ssl_enabled = false,
         r#"
@@ -695,7 +693,6 @@ expect = "scram"
 #[test]
 fn oauth_with_validator_libraries_pg18() {
     run_with_settings(
-        kit::PgVersion::V18,
         kit::ClusterOptions::new(kit::PgVersion::V18).setting(
             "oauth_validator_libraries",
             "'corp_validator, other_validator'",
