@@ -21,5 +21,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod protocol;
 pub mod tls;
