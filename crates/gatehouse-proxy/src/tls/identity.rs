@@ -5,6 +5,7 @@ use x509_parser::der_parser::asn1_rs::{Any, Class, Tag};
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
+use super::short_names::short_name;
 use super::TlsError;
 
 /// Who a verified client certificate names.
@@ -15,21 +16,27 @@ pub struct ClientIdentity {
     /// Compared with the user name by `cert` / `clientcert=verify-full` (default
     /// `clientname=CN`).
     pub cn: Option<String>,
-    /// The subject in the RFC 2253 form PostgreSQL uses for `clientname=DN`
-    /// (`X509_NAME_print_ex(XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB)`): last RDN first,
-    /// `,` between RDNs, `+` inside a multi-valued RDN, `,+"\<>;` and a leading `#` or
-    /// leading/trailing space escaped with `\`, control characters as `\XX`, non-ASCII
-    /// characters as UTF-8. Example: `CN=alice,OU=dev,O=Example`.
+    /// The subject in the RFC 2253 form PostgreSQL uses for `clientname=DN` and shows as
+    /// `system_user` (`X509_NAME_print_ex(XN_FLAG_RFC2253)` in `be_tls_open_server()`):
+    /// last RDN first, `,` between RDNs, `+` inside a multi-valued RDN, `,+"\<>;` and a
+    /// leading `#` or leading/trailing space escaped with `\`, control characters and each
+    /// byte of the UTF-8 form of a non-ASCII character as `\XX` (so `CN=é` is `CN=\C3\A9`;
+    /// always ASCII). Attribute types by OpenSSL's short name; a type OpenSSL does not know
+    /// as a dotted OID and `#` + the value's DER in hex. Example: `CN=alice,OU=dev,O=Example`.
+    ///
+    /// PostgreSQL (checked with 18) ends every connection whose client certificate has a
+    /// subject attribute type OpenSSL does not know, whatever the auth method (its
+    /// pg_stat_ssl code cannot name it); we do not copy that.
     pub dn: String,
 }
 
 impl ClientIdentity {
     /// The identity named by a DER certificate (which the caller has verified).
     ///
-    /// Fails where PostgreSQL ends the connection — a CN with an embedded NUL — and also
-    /// where the names are not valid UTF-8 after PostgreSQL's conversion (PostgreSQL would
-    /// pass such raw bytes on to a comparison with the user name; we refuse instead), or
-    /// where the certificate cannot be parsed.
+    /// Fails where PostgreSQL ends the connection — a CN with an embedded NUL (any
+    /// BMPString CN) — and also where the CN is not UTF-8 (PostgreSQL would compare its raw
+    /// bytes with the user name; we refuse instead), where a BMPString or UniversalString
+    /// is malformed, or where the certificate cannot be parsed.
     pub fn from_der(cert_der: &[u8]) -> Result<ClientIdentity, TlsError> {
         let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der)
             .map_err(|e| TlsError::PeerCertificate(format!("cannot parse: {e}")))?;
@@ -76,49 +83,7 @@ fn common_name(subject: &X509Name<'_>) -> Result<Option<String>, TlsError> {
         .map_err(|_| TlsError::PeerCertificate("common name is not valid UTF-8".to_string()))
 }
 
-/// OpenSSL's short names of the attribute types seen in subject names. OpenSSL knows more
-/// OIDs; an attribute type not listed here is printed as a dotted OID with a `#` hex dump
-/// of its value, which is what OpenSSL does for an OID it does not know.
-const SHORT_NAMES: &[(&str, &str)] = &[
-    ("2.5.4.3", "CN"),
-    ("2.5.4.4", "SN"),
-    ("2.5.4.5", "serialNumber"),
-    ("2.5.4.6", "C"),
-    ("2.5.4.7", "L"),
-    ("2.5.4.8", "ST"),
-    ("2.5.4.9", "street"),
-    ("2.5.4.10", "O"),
-    ("2.5.4.11", "OU"),
-    ("2.5.4.12", "title"),
-    ("2.5.4.13", "description"),
-    ("2.5.4.14", "searchGuide"),
-    ("2.5.4.15", "businessCategory"),
-    ("2.5.4.16", "postalAddress"),
-    ("2.5.4.17", "postalCode"),
-    ("2.5.4.18", "postOfficeBox"),
-    ("2.5.4.19", "physicalDeliveryOfficeName"),
-    ("2.5.4.20", "telephoneNumber"),
-    ("2.5.4.41", "name"),
-    ("2.5.4.42", "GN"),
-    ("2.5.4.43", "initials"),
-    ("2.5.4.44", "generationQualifier"),
-    ("2.5.4.45", "x500UniqueIdentifier"),
-    ("2.5.4.46", "dnQualifier"),
-    ("2.5.4.65", "pseudonym"),
-    ("2.5.4.72", "role"),
-    ("2.5.4.97", "organizationIdentifier"),
-    ("1.2.840.113549.1.9.1", "emailAddress"),
-    ("1.2.840.113549.1.9.2", "unstructuredName"),
-    ("1.2.840.113549.1.9.8", "unstructuredAddress"),
-    ("0.9.2342.19200300.100.1.1", "UID"),
-    ("0.9.2342.19200300.100.1.3", "mail"),
-    ("0.9.2342.19200300.100.1.25", "DC"),
-    ("1.3.6.1.4.1.311.60.2.1.1", "jurisdictionL"),
-    ("1.3.6.1.4.1.311.60.2.1.2", "jurisdictionST"),
-    ("1.3.6.1.4.1.311.60.2.1.3", "jurisdictionC"),
-];
-
-/// The subject as `X509_NAME_print_ex(XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB)` prints it.
+/// The subject as `X509_NAME_print_ex(XN_FLAG_RFC2253)` prints it.
 pub(super) fn rfc2253(name: &X509Name<'_>) -> Result<String, TlsError> {
     // OpenSSL walks the entries (not the RDNs) backwards; entries of one RDN share a set
     // number and are joined with '+', so a multi-valued RDN comes out reversed as well.
@@ -135,8 +100,8 @@ pub(super) fn rfc2253(name: &X509Name<'_>) -> Result<String, TlsError> {
         }
         prev = Some(*set);
         let oid = atv.attr_type().to_id_string();
-        match SHORT_NAMES.iter().find(|(o, _)| *o == oid) {
-            Some((_, short)) => {
+        match short_name(&oid) {
+            Some(short) => {
                 out.extend_from_slice(short.as_bytes());
                 out.push(b'=');
                 print_value(atv.attr_value(), &mut out)?;
@@ -148,13 +113,14 @@ pub(super) fn rfc2253(name: &X509Name<'_>) -> Result<String, TlsError> {
             }
         }
     }
+    // Every byte over 0x7f was escaped: the output is ASCII.
     String::from_utf8(out)
-        .map_err(|_| TlsError::PeerCertificate("distinguished name is not valid UTF-8".to_string()))
+        .map_err(|_| TlsError::PeerCertificate("distinguished name is not ASCII".to_string()))
 }
 
 /// How OpenSSL reads a string type with `ASN1_STRFLGS_UTF8_CONVERT` (`tag2nbyte`).
 enum Chars {
-    /// UTF8String: bytes copied one by one, not decoded.
+    /// UTF8String: bytes taken one by one, not decoded.
     Raw,
     /// One byte per character (Latin-1 for T61String), converted to UTF-8.
     Width1,
@@ -164,7 +130,7 @@ enum Chars {
     Width4,
 }
 
-/// One attribute value (`do_print_ex` with `ASN1_STRFLGS_RFC2253 & ~ESC_MSB`).
+/// One attribute value (`do_print_ex` with `ASN1_STRFLGS_RFC2253`).
 fn print_value(value: &Any<'_>, out: &mut Vec<u8>) -> Result<(), TlsError> {
     if value.class() != Class::Universal || value.header.is_constructed() {
         dump_der(value, out);
@@ -223,10 +189,13 @@ fn print_value(value: &Any<'_>, out: &mut Vec<u8>) -> Result<(), TlsError> {
             Chars::Raw => escape(c as u8, position, out),
             _ if c < 0x80 => escape(c as u8, position, out),
             _ => {
+                // Converted to UTF-8, then each byte escaped (all over 0x7f: `\XX`).
                 let ch = char::from_u32(c)
                     .ok_or_else(|| bad_string("character that is not a Unicode scalar value"))?;
                 let mut buf = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                for b in ch.encode_utf8(&mut buf).bytes() {
+                    escape(b, position, out);
+                }
             }
         }
     }
@@ -245,8 +214,7 @@ enum Position {
     Last,
 }
 
-/// One byte as `do_esc_char()` writes it with `ESC_2253 | ESC_CTRL` (bytes over 0x7f
-/// are copied: `ESC_MSB` is off).
+/// One byte as `do_esc_char()` writes it with `ESC_2253 | ESC_CTRL | ESC_MSB`.
 fn escape(b: u8, position: Position, out: &mut Vec<u8>) {
     let backslash = matches!(b, b',' | b'+' | b'"' | b'\\' | b'<' | b'>' | b';')
         || (b == b'#' && position == Position::First)
@@ -254,7 +222,7 @@ fn escape(b: u8, position: Position, out: &mut Vec<u8>) {
     if backslash {
         out.push(b'\\');
         out.push(b);
-    } else if b < 0x20 || b == 0x7f {
+    } else if !(0x20..0x7f).contains(&b) {
         out.extend_from_slice(format!("\\{b:02X}").as_bytes());
     } else {
         out.push(b);

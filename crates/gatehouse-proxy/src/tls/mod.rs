@@ -27,6 +27,7 @@ mod end_point;
 mod error;
 mod identity;
 mod pem;
+mod short_names;
 mod upstream;
 
 use std::path::PathBuf;

@@ -156,7 +156,7 @@ fn a_single_character_value_is_escaped_as_last_only() {
 }
 
 #[test]
-fn non_ascii_is_kept_as_utf8() {
+fn non_ascii_is_escaped_byte_by_byte_in_utf8() {
     let id = identity(vec![
         (DnType::OrganizationName, utf8("Zürich")),
         (
@@ -169,7 +169,12 @@ fn non_ascii_is_kept_as_utf8() {
         ),
         (DnType::CommonName, utf8("é")),
     ]);
-    assert_eq!(id.dn, "CN=é,L=𝄞 clef,OU=Ωmega,O=Zürich");
+    assert_eq!(
+        id.dn,
+        r"CN=\C3\A9,L=\F0\9D\84\9E clef,OU=\CE\A9mega,O=Z\C3\BCrich"
+    );
+    // The CN is the raw UTF8String.
+    assert_eq!(id.cn.as_deref(), Some("é"));
 }
 
 #[test]
@@ -221,11 +226,11 @@ fn cn_is_the_first_in_der_order() {
 
 #[test]
 fn multi_valued_rdn_fixture_matches_openssl() {
-    // The expected string is `openssl x509 -noout -subject -nameopt RFC2253,-esc_msb`.
+    // The expected string is `openssl x509 -noout -subject -nameopt RFC2253`.
     let id = ClientIdentity::from_der(&fixture_der("mv_client.crt")).expect("identity");
     assert_eq!(
         id.dn,
-        r#"CN=é,UID=u\;\<\>\"\\\\=,emailAddress=a@b.example,CN=\#x y\ ,UID=z+OU=b+OU=a,O=Ex\, Inc.,DC=example,DC=org"#
+        r#"CN=\C3\A9,UID=u\;\<\>\"\\\\=,emailAddress=a@b.example,CN=\#x y\ ,UID=z+OU=b+OU=a,O=Ex\, Inc.,DC=example,DC=org"#
     );
 }
 
