@@ -22,5 +22,14 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod cancel;
+pub mod catalog;
+pub mod config;
+pub mod decision;
 pub mod protocol;
+pub mod refusal;
+pub mod server;
+pub mod session;
+pub mod stream;
 pub mod tls;
+pub mod upstream;

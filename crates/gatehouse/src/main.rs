@@ -5,10 +5,12 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod engine_args;
 mod hba_cmd;
 mod ident_cmd;
 mod output;
+mod serve_cmd;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,10 @@ enum Command {
         #[command(subcommand)]
         command: hba_cmd::HbaCommand,
     },
+    /// Run the gateway in front of a PostgreSQL server.
+    Serve(serve_cmd::ConfigArg),
+    /// Validate gatehouse.toml and every file it names (like `nginx -t`).
+    Check(serve_cmd::ConfigArg),
     /// pg_ident.conf: lint a file, or check a user name map.
     Ident {
         #[command(subcommand)]
@@ -37,13 +43,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -52,10 +51,28 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Command::Serve(args) = &cli.command {
+        return match serve_cmd::serve(args) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("gatehouse: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let mut out = String::new();
     let result = match cli.command {
         Command::Hba { command } => hba_cmd::run(command, &mut out),
         Command::Ident { command } => ident_cmd::run(command, &mut out),
+        Command::Check(args) => serve_cmd::check(&args, &mut out),
+        Command::Serve(_) => Ok(2),
     };
     match result {
         Ok(code) => ExitCode::from(output::flush(&out, code)),

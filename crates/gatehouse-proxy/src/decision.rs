@@ -1,0 +1,83 @@
+//! The decision log: one structured event per connection attempt (tracing
+//! target `gatehouse::decision`; JSON when the subscriber is configured so).
+//! It names the source, TLS, user, database, the pg_hba line that matched, the
+//! method, the outcome and the detailed reason — never a password or token.
+
+use std::net::SocketAddr;
+
+/// How the attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Authenticated and connected upstream; the session is relayed.
+    Allowed,
+    /// Refused by pg_hba or authentication.
+    Refused,
+    /// Authenticated, but the upstream could not be reached or refused the login.
+    UpstreamFailed,
+    /// The client broke the protocol, went away or ran out of time before a decision.
+    Aborted,
+    /// A CancelRequest (forwarded or dropped).
+    Cancel,
+}
+
+impl Outcome {
+    /// Lower-case name used in the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Refused => "refused",
+            Outcome::UpstreamFailed => "upstream_failed",
+            Outcome::Aborted => "aborted",
+            Outcome::Cancel => "cancel",
+        }
+    }
+}
+
+/// The facts of one decision, filled in as the connection goes through the phases.
+#[derive(Debug, Clone, Default)]
+pub struct Decision {
+    /// Gateway-wide connection number.
+    pub conn_id: u64,
+    /// The client's address.
+    pub source: Option<SocketAddr>,
+    /// TLS in use (`None` until negotiated).
+    pub tls: bool,
+    /// TLS client certificate subject DN, if one was verified.
+    pub client_dn: Option<String>,
+    /// StartupMessage user.
+    pub user: Option<String>,
+    /// StartupMessage database.
+    pub database: Option<String>,
+    /// The matching pg_hba line as `file:line`.
+    pub hba_line: Option<String>,
+    /// The matching line's method.
+    pub method: Option<&'static str>,
+    /// pg_ident line that allowed a mapped name, as `file:line`.
+    pub ident_line: Option<String>,
+    /// SQLSTATE sent to the client, if refused.
+    pub sqlstate: Option<&'static str>,
+}
+
+impl Decision {
+    /// Writes the event.
+    pub fn log(&self, outcome: Outcome, reason: &str) {
+        let source = self.source.map(|s| s.to_string()).unwrap_or_default();
+        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        tracing::info!(
+            target: "gatehouse::decision",
+            conn = self.conn_id,
+            source = %source,
+            tls = self.tls,
+            client_dn = %opt(&self.client_dn),
+            user = %opt(&self.user),
+            database = %opt(&self.database),
+            hba_line = %opt(&self.hba_line),
+            method = self.method.unwrap_or(""),
+            ident_line = %opt(&self.ident_line),
+            outcome = outcome.as_str(),
+            sqlstate = self.sqlstate.unwrap_or(""),
+            reason = %reason,
+            "connection decision"
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! One client connection, phase by phase, as DESIGN.md draws it:
+//! negotiate (TLS) → StartupMessage → pg_hba → authentication → upstream login →
+//! relay. Each phase is a function; the front door (up to the end of client
+//! authentication) runs within the authentication timeout, the upstream login
+//! within the connect timeout.
+
+pub mod authenticate;
+pub mod negotiate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use gatehouse_hba::{startup_names, Connection, MatchEnv, Membership, NoResolver, Transport};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::decision::{Decision, Outcome};
+use crate::protocol::{
+    encode_auth_ok, encode_backend_key_data, encode_cancel_request, encode_error_response,
+    encode_negotiate_protocol_version, encode_ready_for_query, CancelRequest, ProtocolVersion,
+    Replication, StartupMessage,
+};
+use crate::refusal::{self, Refusal, Who};
+use crate::server::Shared;
+use crate::stream::MessageStream;
+use crate::upstream::{self, ClientProof, UpstreamError};
+use authenticate::{authenticate, AuthFailure, AuthInput};
+use negotiate::{negotiate, Negotiated, NegotiationError};
+
+/// A client that passed the front door.
+struct Admitted {
+    stream: MessageStream,
+    startup: StartupMessage,
+    proof: ClientProof,
+    version: ProtocolVersion,
+}
+
+/// Serves one accepted TCP connection to its end.
+pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+    let mut d = Decision {
+        conn_id: shared.next_conn_id(),
+        source: Some(peer),
+        ..Decision::default()
+    };
+    let budget = shared.limits.auth_timeout;
+    let admitted = match tokio::time::timeout(budget, front_door(&shared, tcp, peer, &mut d)).await
+    {
+        Err(_) => {
+            d.log(
+                Outcome::Aborted,
+                &format!(
+                    "authentication timeout ({} s): dropped without a message",
+                    budget.as_secs()
+                ),
+            );
+            return;
+        }
+        Ok(None) => return,
+        Ok(Some(a)) => a,
+    };
+    connect_and_relay(&shared, admitted, &mut d).await;
+}
+
+async fn refuse(mut stream: MessageStream, refusal: Refusal, d: &mut Decision, outcome: Outcome) {
+    let _ = encode_error_response(&refusal.to_error_fields(), stream.out());
+    stream.shutdown().await;
+    d.sqlstate = Some(refusal.sqlstate);
+    d.log(outcome, &refusal.reason);
+}
+
+async fn front_door(
+    shared: &Shared,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    d: &mut Decision,
+) -> Option<Admitted> {
+    let negotiated = match negotiate(tcp, shared.tls.as_ref()).await {
+        Ok(n) => n,
+        Err(NegotiationError::Refuse(stream, r)) => {
+            refuse(stream, r, d, Outcome::Aborted).await;
+            return None;
+        }
+        Err(NegotiationError::Drop(why)) => {
+            d.log(Outcome::Aborted, &why);
+            return None;
+        }
+    };
+    let (mut stream, startup, tls) = match negotiated {
+        Negotiated::Cancel(c) => {
+            cancel(shared, c, d).await;
+            return None;
+        }
+        Negotiated::Startup {
+            stream,
+            message,
+            tls,
+        } => (stream, *message, tls),
+    };
+    d.tls = tls.is_some();
+    d.client_dn = tls
+        .as_ref()
+        .and_then(|t| t.client.as_ref())
+        .map(|c| c.dn.clone());
+
+    let version = startup.negotiated_version();
+    if startup.needs_negotiation() {
+        let names: Vec<&[u8]> = startup
+            .protocol_options
+            .iter()
+            .map(|p| p.name.as_slice())
+            .collect();
+        let _ = encode_negotiate_protocol_version(version, &names, stream.out());
+    }
+
+    let (user, database) = startup_names(&startup.user_lossy(), &startup.database_lossy());
+    d.user = Some(user.clone());
+    d.database = Some(database.clone());
+
+    let rules = shared.rules.clone();
+    let membership = if rules.needs_membership {
+        match shared.secrets.membership(&user).await {
+            Ok(m) => m,
+            Err(e) => {
+                let r = refusal::upstream_unavailable(format!(
+                    "reading memberships for +group/samerole: {e}"
+                ));
+                refuse(stream, r, d, Outcome::UpstreamFailed).await;
+                return None;
+            }
+        }
+    } else {
+        Membership::of(Vec::<String>::new())
+    };
+    let replication = match startup.replication {
+        Replication::None => gatehouse_hba::Replication::None,
+        Replication::Physical => gatehouse_hba::Replication::Physical,
+        Replication::Logical => gatehouse_hba::Replication::Logical,
+    };
+    let who = Who {
+        addr: Some(peer.ip()),
+        ssl: tls.is_some(),
+        user: &user,
+        database: &database,
+        replication: startup.replication == Replication::Physical,
+        version: rules.version,
+    };
+    let found = {
+        let conn = Connection {
+            transport: Transport::Tcp {
+                addr: peer.ip(),
+                ssl: tls.is_some(),
+                gssenc: false,
+            },
+            user: &user,
+            database: &database,
+            replication,
+            membership: &membership,
+        };
+        let env = MatchEnv {
+            interfaces: &rules.interfaces,
+            resolver: &NoResolver,
+        };
+        rules.hba.find(&conn, &env)
+    };
+    let Some(line) = found else {
+        refuse(stream, refusal::no_hba_entry(&who), d, Outcome::Refused).await;
+        return None;
+    };
+    d.hba_line = Some(format!("{}:{}", line.file, line.line));
+    d.method = Some(line.method.name());
+    if line.method == gatehouse_hba::AuthMethod::Reject {
+        let r = refusal::hba_rejects(&who, &line.file, line.line);
+        refuse(stream, r, d, Outcome::Refused).await;
+        return None;
+    }
+
+    let input = AuthInput {
+        line,
+        user: &user,
+        tls: tls.as_ref(),
+        rules: &rules,
+        secrets: &shared.secrets,
+        membership: &membership,
+        mock_key: &shared.mock_key,
+    };
+    match authenticate(&mut stream, &input).await {
+        Ok(done) => {
+            d.ident_line = done.ident_line;
+            encode_auth_ok(stream.out());
+            if let Err(e) = stream.flush().await {
+                d.log(
+                    Outcome::Aborted,
+                    &format!("client gone after authentication: {e}"),
+                );
+                return None;
+            }
+            Some(Admitted {
+                stream,
+                startup,
+                proof: done.proof,
+                version,
+            })
+        }
+        Err(AuthFailure::Refuse(r)) => {
+            refuse(stream, r, d, Outcome::Refused).await;
+            None
+        }
+        Err(AuthFailure::Drop(why)) => {
+            d.log(Outcome::Aborted, &why);
+            None
+        }
+    }
+}
+
+/// The StartupMessage parameters to send upstream: the client's, minus `_pq_.` options.
+fn upstream_params(m: &StartupMessage) -> Vec<(&[u8], &[u8])> {
+    let mut p: Vec<(&[u8], &[u8])> = vec![(b"user", &m.user), (b"database", &m.database)];
+    if let Some(o) = &m.options {
+        p.push((b"options", o));
+    }
+    match m.replication {
+        Replication::None => {}
+        Replication::Physical => p.push((b"replication", b"true")),
+        Replication::Logical => p.push((b"replication", b"database")),
+    }
+    for param in &m.params {
+        p.push((&param.name, &param.value));
+    }
+    p
+}
+
+async fn connect_and_relay(shared: &Shared, admitted: Admitted, d: &mut Decision) {
+    let Admitted {
+        mut stream,
+        startup,
+        proof,
+        version,
+    } = admitted;
+    let user = d.user.clone().unwrap_or_default();
+    let params = upstream_params(&startup);
+    let up = match upstream::login(
+        &shared.upstream,
+        &params,
+        &proof,
+        &user,
+        shared.limits.connect_timeout,
+    )
+    .await
+    {
+        Ok(up) => up,
+        Err(UpstreamError::Server(fields)) => {
+            let _ = encode_error_response(&fields, stream.out());
+            stream.shutdown().await;
+            let msg = fields
+                .get(b'M')
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+                .into_owned();
+            d.log(
+                Outcome::UpstreamFailed,
+                &format!("upstream refused the login: {msg}"),
+            );
+            return;
+        }
+        Err(e) => {
+            refuse(
+                stream,
+                refusal::upstream_unavailable(e.to_string()),
+                d,
+                Outcome::UpstreamFailed,
+            )
+            .await;
+            return;
+        }
+    };
+    drop(proof);
+    let key = shared.cancel.issue(version, up.key.clone());
+    stream.queue(&up.to_client);
+    let _ = encode_backend_key_data(key.process_id, &key.secret_key, stream.out());
+    encode_ready_for_query(up.status, stream.out());
+    if let Err(e) = stream.flush().await {
+        d.log(
+            Outcome::Aborted,
+            &format!("client gone before the session started: {e}"),
+        );
+        return;
+    }
+    d.log(
+        Outcome::Allowed,
+        &format!(
+            "authenticated; upstream {} backend pid {}",
+            shared.upstream.addr.describe(),
+            up.key.process_id
+        ),
+    );
+    let (mut client_io, client_rest) = stream.into_parts();
+    let (mut up_io, up_rest) = up.stream.into_parts();
+    let result = async {
+        write_rest(&mut up_io, client_rest).await?;
+        write_rest(&mut client_io, up_rest).await?;
+        tokio::io::copy_bidirectional(&mut client_io, &mut up_io).await
+    }
+    .await;
+    match result {
+        Ok((to_up, to_client)) => tracing::debug!(
+            target: "gatehouse::session",
+            conn = d.conn_id,
+            bytes_to_upstream = to_up,
+            bytes_to_client = to_client,
+            "session ended"
+        ),
+        Err(e) => {
+            tracing::debug!(target: "gatehouse::session", conn = d.conn_id, error = %e, "session ended")
+        }
+    }
+    drop(key);
+}
+
+async fn write_rest(io: &mut crate::stream::BoxedIo, rest: BytesMut) -> std::io::Result<()> {
+    if !rest.is_empty() {
+        io.write_all(&rest).await?;
+    }
+    Ok(())
+}
+
+/// Forwards a CancelRequest whose key gatehouse issued; drops any other silently.
+async fn cancel(shared: &Shared, c: CancelRequest, d: &mut Decision) {
+    let Some(target) = shared.cancel.lookup(c.process_id, &c.secret_key) else {
+        d.log(
+            Outcome::Cancel,
+            "cancel request with an unknown key: dropped",
+        );
+        return;
+    };
+    let mut buf = BytesMut::new();
+    if encode_cancel_request(target.process_id, &target.secret_key, &mut buf).is_err() {
+        return;
+    }
+    let sent = async {
+        let mut io = upstream::open(&shared.upstream.addr)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        io.write_all(&buf).await?;
+        io.flush().await?;
+        io.shutdown().await
+    };
+    match tokio::time::timeout(shared.limits.connect_timeout, sent).await {
+        Ok(Ok(())) => d.log(
+            Outcome::Cancel,
+            "cancel request forwarded to the upstream backend",
+        ),
+        Ok(Err(e)) => d.log(
+            Outcome::Cancel,
+            &format!("cancel request could not be forwarded: {e}"),
+        ),
+        Err(_) => d.log(
+            Outcome::Cancel,
+            "cancel request could not be forwarded: timeout",
+        ),
+    }
+}

@@ -1,0 +1,9 @@
+//! The gateway end to end: real clients (psql, pgbench, psycopg, asyncpg,
+//! tokio-postgres) through gatehouse to real PostgreSQL 15 and 18.
+
+#[allow(dead_code)] // each test file uses part of the harness
+#[path = "gateway/harness.rs"]
+mod harness;
+
+#[path = "gateway/auth_methods.rs"]
+mod auth_methods;

@@ -1,0 +1,322 @@
+//! From [`FileConfig`] to [`GatewayConfig`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use gatehouse_hba::{
+    system_interfaces, HbaFile, IdentFile, OsFiles, ParseOptions, PgVersion, SystemResolver,
+};
+use gatehouse_proxy::auth::Userlist;
+use gatehouse_proxy::catalog::{Catalog, CatalogLogin, SecretSource, DEFAULT_AUTH_QUERY};
+use gatehouse_proxy::config::{
+    GatewayConfig, Limits, Rules, Upstream, UpstreamAddr, UpstreamAuth, UpstreamTls,
+};
+use gatehouse_proxy::tls::{
+    upstream_client_config, ServerTls, TlsSettings, TlsVersion, UpstreamTlsMode,
+};
+
+use super::file::{FileConfig, LogSection};
+
+/// A loaded configuration: the gateway's part, the log settings, and warnings
+/// worth printing (`check` prints them; `serve` logs them).
+pub struct Loaded {
+    /// The run-time configuration.
+    pub gateway: GatewayConfig,
+    /// `[log]`.
+    pub log: LogSection,
+    /// Things that work but deserve a look.
+    pub warnings: Vec<String>,
+}
+
+fn rel(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn secs(what: &str, v: f64) -> Result<Duration> {
+    if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+        bail!("{what}: {v} is not a number of seconds in (0, 86400]");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn read_secret_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn load_userlist(path: &Path) -> Result<Arc<Userlist>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let shown = path.display().to_string();
+    Userlist::parse(&shown, &text)
+        .map(Arc::new)
+        .map_err(|errs| {
+            let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            anyhow!("{}", lines.join("\n"))
+        })
+}
+
+/// Reads `path` and everything it names.
+///
+/// # Errors
+/// The first problem found, naming the file (and line where there is one).
+pub fn load(path: &Path) -> Result<Loaded> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let file: FileConfig = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let abs =
+        std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))?;
+    let base = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut warnings = Vec::new();
+
+    let mut listen = Vec::new();
+    for a in &file.listen.addresses {
+        let addr: SocketAddr = a.parse().map_err(|e| {
+            anyhow!(
+                "{}: [listen] addresses: {a:?} is not IP:port ({e})",
+                path.display()
+            )
+        })?;
+        listen.push(addr);
+    }
+    if listen.is_empty() {
+        bail!("{}: [listen] addresses is empty", path.display());
+    }
+
+    let tls = match &file.tls {
+        None => {
+            warnings.push(
+                "[tls] is not set: clients cannot use TLS (SSLRequest is answered 'N')".into(),
+            );
+            None
+        }
+        Some(t) => {
+            let min_version = match t.min_version.as_str() {
+                "1.2" => TlsVersion::V1_2,
+                "1.3" => TlsVersion::V1_3,
+                other => bail!(
+                    "{}: [tls] min_version: {other:?} (expected \"1.2\" or \"1.3\")",
+                    path.display()
+                ),
+            };
+            let settings = TlsSettings {
+                cert_file: rel(&base, &t.cert_file),
+                key_file: rel(&base, &t.key_file),
+                client_ca_file: t.client_ca_file.as_ref().map(|p| rel(&base, p)),
+                min_version,
+            };
+            Some(Arc::new(ServerTls::load(&settings)?))
+        }
+    };
+
+    let version = match file.hba.pg_version {
+        15 => PgVersion::V15,
+        16 => PgVersion::V16,
+        17 => PgVersion::V17,
+        18 => PgVersion::V18,
+        v => bail!(
+            "{}: [hba] pg_version: {v} (expected 15, 16, 17 or 18)",
+            path.display()
+        ),
+    };
+    let opts = ParseOptions {
+        version,
+        ssl_enabled: tls.is_some(),
+        extensions: true,
+        ..ParseOptions::default()
+    };
+    let hba_path = rel(&base, &file.hba.file);
+    let hba_str = hba_path.to_string_lossy().into_owned();
+    let hba = HbaFile::load(&hba_str, &OsFiles, &opts, &SystemResolver)
+        .map_err(|e| anyhow!("{hba_str}: {e}"))?;
+    if !hba.is_loadable() {
+        let errs: Vec<String> = hba.errors.iter().map(|d| d.to_string()).collect();
+        bail!("{}", errs.join("\n"));
+    }
+    for w in &hba.warnings {
+        warnings.push(w.to_string());
+    }
+    let ident = match &file.hba.ident_file {
+        None => IdentFile::default(),
+        Some(p) => {
+            let p = rel(&base, p).to_string_lossy().into_owned();
+            let f = IdentFile::load(&p, &OsFiles, &opts).map_err(|e| anyhow!("{p}: {e}"))?;
+            if !f.is_loadable() {
+                let errs: Vec<String> = f.errors.iter().map(|d| d.to_string()).collect();
+                bail!("{}", errs.join("\n"));
+            }
+            f
+        }
+    };
+    let interfaces = system_interfaces().unwrap_or_default();
+    let rules = Arc::new(Rules::new(hba, ident, version, interfaces));
+
+    let connect_timeout = secs("[upstream] connect_timeout", file.upstream.connect_timeout)?;
+    let up = &file.upstream;
+    let addr = match (&up.socket_dir, &up.host) {
+        (Some(dir), None) => UpstreamAddr::Unix {
+            dir: rel(&base, dir),
+            port: up.port,
+        },
+        (None, Some(host)) => {
+            let mode = match up.tls.as_str() {
+                "disable" => None,
+                "require" => Some(UpstreamTlsMode::Require),
+                "verify-ca" => Some(UpstreamTlsMode::VerifyCa),
+                "verify-full" => Some(UpstreamTlsMode::VerifyFull),
+                other => bail!(
+                    "{}: [upstream] tls: {other:?} (expected disable, require, verify-ca or verify-full)",
+                    path.display()
+                ),
+            };
+            let tls = match mode {
+                None => None,
+                Some(mode) => {
+                    let root = up.tls_root_ca_file.as_ref().map(|p| rel(&base, p));
+                    let config = upstream_client_config(mode, root.as_deref())?;
+                    let name = up.tls_server_name.clone().unwrap_or_else(|| host.clone());
+                    let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+                        .map_err(|e| {
+                            anyhow!(
+                                "{}: [upstream] tls_server_name {name:?}: {e}",
+                                path.display()
+                            )
+                        })?;
+                    Some(UpstreamTls {
+                        config,
+                        server_name,
+                    })
+                }
+            };
+            UpstreamAddr::Tcp {
+                host: host.clone(),
+                port: up.port,
+                tls,
+            }
+        }
+        _ => bail!(
+            "{}: [upstream] needs exactly one of socket_dir and host",
+            path.display()
+        ),
+    };
+    let upstream_auth = match up.auth.as_str() {
+        "trust" => UpstreamAuth::Trust,
+        "password" => {
+            let p = up.password_file.as_ref().ok_or_else(|| {
+                anyhow!(
+                    "{}: [upstream] auth = \"password\" needs password_file",
+                    path.display()
+                )
+            })?;
+            UpstreamAuth::Password(load_userlist(&rel(&base, p))?)
+        }
+        "scram-passthrough" => UpstreamAuth::ScramPassthrough,
+        other => bail!(
+            "{}: [upstream] auth: {other:?} (expected trust, password or scram-passthrough)",
+            path.display()
+        ),
+    };
+
+    let a = &file.auth;
+    let ttl = secs("[auth] cache_ttl", a.cache_ttl)?;
+    let auth_timeout = secs("[auth] authentication_timeout", a.authentication_timeout)?;
+    let catalog = || -> Result<Catalog> {
+        let (host, port) = match &addr {
+            UpstreamAddr::Unix { dir, port } => (dir.to_string_lossy().into_owned(), *port),
+            UpstreamAddr::Tcp { host, port, .. } => (host.clone(), *port),
+        };
+        let password = match &a.auth_password_file {
+            Some(p) => Some(read_secret_file(&rel(&base, p))?),
+            None => None,
+        };
+        Ok(Catalog::new(
+            CatalogLogin {
+                host,
+                port,
+                database: a.auth_database.clone(),
+                user: a.auth_user.clone(),
+                password,
+                connect_timeout,
+            },
+            ttl,
+        ))
+    };
+    let secrets = match a.source.as_str() {
+        "none" => SecretSource::None,
+        "userlist" => {
+            let p = a.userlist_file.as_ref().ok_or_else(|| {
+                anyhow!(
+                    "{}: [auth] source = \"userlist\" needs userlist_file",
+                    path.display()
+                )
+            })?;
+            SecretSource::Userlist {
+                list: load_userlist(&rel(&base, p))?,
+                catalog: if a.memberships_from_catalog {
+                    Some(catalog()?)
+                } else {
+                    None
+                },
+            }
+        }
+        "auth_query" => SecretSource::AuthQuery {
+            catalog: catalog()?,
+            query: a
+                .auth_query
+                .clone()
+                .unwrap_or_else(|| DEFAULT_AUTH_QUERY.to_string()),
+        },
+        other => bail!(
+            "{}: [auth] source: {other:?} (expected none, userlist or auth_query)",
+            path.display()
+        ),
+    };
+    if rules.needs_membership
+        && !matches!(
+            secrets,
+            SecretSource::AuthQuery { .. }
+                | SecretSource::Userlist {
+                    catalog: Some(_),
+                    ..
+                }
+        )
+    {
+        warnings.push(
+            "pg_hba.conf uses +group/samerole but memberships are not read from the catalogs \
+             ([auth] source = \"auth_query\" or memberships_from_catalog = true): such lines match only the role itself"
+                .into(),
+        );
+    }
+    if matches!(upstream_auth, UpstreamAuth::Trust) && matches!(addr, UpstreamAddr::Tcp { .. }) {
+        warnings.push(
+            "[upstream] auth = \"trust\" over TCP: make sure the database trusts only gatehouse's address".into(),
+        );
+    }
+
+    Ok(Loaded {
+        gateway: GatewayConfig {
+            listen,
+            tls,
+            rules,
+            upstream: Arc::new(Upstream {
+                addr,
+                auth: upstream_auth,
+            }),
+            secrets: Arc::new(secrets),
+            limits: Limits {
+                auth_timeout,
+                connect_timeout,
+            },
+        },
+        log: file.log,
+        warnings,
+    })
+}

@@ -1,0 +1,184 @@
+//! The shape of `gatehouse.toml` (serde). Every key, its default and unit is
+//! documented in `docs/configuration.md`; unknown keys are errors.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[listen]`.
+    pub listen: ListenSection,
+    /// `[tls]` (optional: without it SSLRequest is answered 'N').
+    pub tls: Option<TlsSection>,
+    /// `[hba]`.
+    pub hba: HbaSection,
+    /// `[upstream]`.
+    pub upstream: UpstreamSection,
+    /// `[auth]` (optional: defaults to no secret source).
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[listen]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSection {
+    /// `addresses = ["127.0.0.1:6432", "[::1]:6432"]`.
+    pub addresses: Vec<String>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+    /// PEM CA bundle for client certificates (optional).
+    pub client_ca_file: Option<PathBuf>,
+    /// `"1.2"` (default) or `"1.3"`.
+    #[serde(default = "default_tls_min")]
+    pub min_version: String,
+}
+
+fn default_tls_min() -> String {
+    "1.2".into()
+}
+
+/// `[hba]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HbaSection {
+    /// pg_hba.conf.
+    pub file: PathBuf,
+    /// pg_ident.conf (optional).
+    pub ident_file: Option<PathBuf>,
+    /// Whose rules and wording: 15, 16, 17 or 18 (default).
+    #[serde(default = "default_pg_version")]
+    pub pg_version: u32,
+}
+
+fn default_pg_version() -> u32 {
+    18
+}
+
+/// `[upstream]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    /// Unix socket directory (preferred: the database then trusts only gatehouse's socket).
+    pub socket_dir: Option<PathBuf>,
+    /// Host name or address for TCP.
+    pub host: Option<String>,
+    /// Port (default 5432).
+    #[serde(default = "default_pg_port")]
+    pub port: u16,
+    /// `"trust"` (default), `"password"` or `"scram-passthrough"`.
+    #[serde(default = "default_upstream_auth")]
+    pub auth: String,
+    /// Per-role secrets for `auth = "password"` (PgBouncer auth_file format).
+    pub password_file: Option<PathBuf>,
+    /// TCP only: `"disable"` (default), `"require"`, `"verify-ca"`, `"verify-full"`.
+    #[serde(default = "default_upstream_tls")]
+    pub tls: String,
+    /// CA bundle for verify-ca / verify-full.
+    pub tls_root_ca_file: Option<PathBuf>,
+    /// Name checked against the server certificate (default: `host`).
+    pub tls_server_name: Option<String>,
+    /// Seconds to connect and log in (default 10).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: f64,
+}
+
+fn default_pg_port() -> u16 {
+    5432
+}
+fn default_upstream_auth() -> String {
+    "trust".into()
+}
+fn default_upstream_tls() -> String {
+    "disable".into()
+}
+fn default_connect_timeout() -> f64 {
+    10.0
+}
+
+/// `[auth]`: where client secrets come from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// `"none"` (default), `"userlist"` or `"auth_query"`.
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// For `userlist`: the PgBouncer-format file.
+    pub userlist_file: Option<PathBuf>,
+    /// The low-privilege login for auth_query and memberships (default `gatehouse_auth`).
+    #[serde(default = "default_auth_user")]
+    pub auth_user: String,
+    /// File holding that login's password (optional).
+    pub auth_password_file: Option<PathBuf>,
+    /// Database the login connects to (default `postgres`).
+    #[serde(default = "default_auth_database")]
+    pub auth_database: String,
+    /// The query; `$1` is the role; returns `passwd, canlogin, valid_until`.
+    pub auth_query: Option<String>,
+    /// Read memberships from the catalogs with a userlist too (default true when
+    /// the login can connect; needed for `+group`/`samerole`).
+    #[serde(default)]
+    pub memberships_from_catalog: bool,
+    /// Seconds a looked-up secret or membership is reused (default 30).
+    #[serde(default = "default_ttl")]
+    pub cache_ttl: f64,
+    /// Seconds a client has to finish authenticating (default 60, as PostgreSQL).
+    #[serde(default = "default_auth_timeout")]
+    pub authentication_timeout: f64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            source: default_source(),
+            userlist_file: None,
+            auth_user: default_auth_user(),
+            auth_password_file: None,
+            auth_database: default_auth_database(),
+            auth_query: None,
+            memberships_from_catalog: false,
+            cache_ttl: default_ttl(),
+            authentication_timeout: default_auth_timeout(),
+        }
+    }
+}
+
+fn default_source() -> String {
+    "none".into()
+}
+fn default_auth_user() -> String {
+    "gatehouse_auth".into()
+}
+fn default_auth_database() -> String {
+    "postgres".into()
+}
+fn default_ttl() -> f64 {
+    30.0
+}
+fn default_auth_timeout() -> f64 {
+    60.0
+}
+
+/// `[log]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `"text"` (default) or `"json"`.
+    pub format: Option<String>,
+    /// A tracing filter, e.g. `"info"` (default) or `"gatehouse::decision=info,warn"`.
+    pub level: Option<String>,
+}

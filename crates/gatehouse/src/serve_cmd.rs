@@ -1,0 +1,82 @@
+//! `gatehouse serve --config FILE` and `gatehouse check --config FILE`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use gatehouse_proxy::server::Gateway;
+
+use crate::config;
+use crate::output::say;
+
+/// `--config FILE`.
+#[derive(Args, Debug)]
+pub struct ConfigArg {
+    /// gatehouse.toml (relative paths in it are relative to its directory).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+/// `check`: loads everything, prints warnings, exit 0 (ok) or 2 (errors on stderr).
+pub fn check(args: &ConfigArg, out: &mut String) -> Result<u8> {
+    let loaded = config::load(&args.config)?;
+    for w in &loaded.warnings {
+        say!(out, "warning: {w}");
+    }
+    let g = &loaded.gateway;
+    say!(
+        out,
+        "configuration OK: {} listen address(es), pg_hba.conf with {} line(s), upstream {}",
+        g.listen.len(),
+        g.rules.hba.lines.len(),
+        g.upstream.addr.describe()
+    );
+    Ok(0)
+}
+
+/// `serve`: runs until SIGINT or SIGTERM.
+pub fn serve(args: &ConfigArg) -> Result<u8> {
+    let loaded = config::load(&args.config)?;
+    let filter = std::env::var("GATEHOUSE_LOG")
+        .ok()
+        .or_else(|| loaded.log.level.clone())
+        .unwrap_or_else(|| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).context("[log] level")?;
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    if loaded.log.format.as_deref() == Some("json") {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+    for w in &loaded.warnings {
+        tracing::warn!(target: "gatehouse::config", "{w}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let gateway = Gateway::bind(loaded.gateway).await?;
+        for a in gateway.local_addrs() {
+            tracing::info!(target: "gatehouse::server", address = %a, "listening");
+        }
+        gateway.run(shutdown_signal()).await;
+        tracing::info!(target: "gatehouse::server", "shutting down");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
