@@ -7,3 +7,7 @@ mod harness;
 
 #[path = "gateway/auth_methods.rs"]
 mod auth_methods;
+#[path = "gateway/tls.rs"]
+mod tls;
+#[path = "gateway/upstream.rs"]
+mod upstream;
