@@ -7,6 +7,8 @@ mod harness;
 
 #[path = "gateway/auth_methods.rs"]
 mod auth_methods;
+#[path = "gateway/clients.rs"]
+mod clients;
 #[path = "gateway/tls.rs"]
 mod tls;
 #[path = "gateway/upstream.rs"]
