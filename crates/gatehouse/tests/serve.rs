@@ -1,0 +1,196 @@
+//! `gatehouse check` and `gatehouse serve` as a user runs them: a config file
+//! naming its pg_hba.conf and secrets, a real PostgreSQL behind, psql in front,
+//! the JSON decision log on stderr, SIGTERM to stop.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use gatehouse_testkit::{Cluster, ClusterOptions, PgVersion};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn gatehouse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .output()
+        .expect("run gatehouse")
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn toml(port: u16, c: &Cluster) -> String {
+    format!(
+        "[listen]\naddresses = [\"127.0.0.1:{port}\"]\n\n\
+         [hba]\nfile = \"pg_hba.conf\"\npg_version = 18\n\n\
+         [upstream]\nsocket_dir = \"{}\"\nport = {}\nauth = \"trust\"\n\n\
+         [auth]\nsource = \"userlist\"\nuserlist_file = \"userlist.txt\"\n\n\
+         [log]\nformat = \"json\"\nlevel = \"gatehouse=info\"\n",
+        c.socket_dir().display(),
+        c.port()
+    )
+}
+
+#[test]
+fn check_reports_errors_with_locations() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "pg_hba.conf",
+        "host all all 127.0.0.1/32 scram-sha-256\n",
+    );
+    write(dir.path(), "userlist.txt", "\"app\" \"pw\"\n");
+    let cfg = write(
+        dir.path(),
+        "gatehouse.toml",
+        "[listen]\naddresses = [\"127.0.0.1:6432\"]\n[hba]\nfile = \"pg_hba.conf\"\n\
+         [upstream]\nsocket_dir = \"/tmp\"\n[auth]\nsource = \"userlist\"\nuserlist_file = \"userlist.txt\"\n",
+    );
+    let o = gatehouse(&["check", "--config", cfg.to_str().expect("utf-8")]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("configuration OK"), "{out}");
+    assert!(out.contains("warning: [tls] is not set"), "{out}");
+
+    // A typo in a key: toml's own location.
+    write(
+        dir.path(),
+        "bad.toml",
+        "[listen]\naddresses = [\"127.0.0.1:6432\"]\nadresses = 1\n",
+    );
+    let o = gatehouse(&[
+        "check",
+        "--config",
+        dir.path().join("bad.toml").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line 3") && err.contains("adresses"), "{err}");
+
+    // A pg_hba.conf PostgreSQL would refuse: file:line of the bad line.
+    write(
+        dir.path(),
+        "pg_hba.conf",
+        "host all all 127.0.0.1/32 scram-sha-256\nhost all all nonsense/99 md5\n",
+    );
+    let o = gatehouse(&["check", "--config", cfg.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pg_hba.conf:2"), "{err}");
+}
+
+#[test]
+fn serve_admits_refuses_and_logs_each_decision() {
+    let c = Cluster::start_with(ClusterOptions::new(PgVersion::V18)).expect("cluster");
+    c.execute("CREATE ROLE app LOGIN").expect("role");
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "pg_hba.conf",
+        "# people and apps\nhost all app 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 reject\n",
+    );
+    write(dir.path(), "userlist.txt", "\"app\" \"s3cret-pw\"\n");
+    let port = free_port();
+    let cfg = write(dir.path(), "gatehouse.toml", &toml(port, &c));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--config", cfg.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+
+    let psql = c.bin_dir().join("psql");
+    let run = |user: &str, pw: &str| {
+        Command::new(&psql)
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-d",
+                &format!("host=127.0.0.1 port={port} user={user} dbname=postgres sslmode=disable"),
+                "-c",
+                "SELECT current_user",
+            ])
+            .env("PGPASSWORD", pw)
+            .output()
+            .expect("psql")
+    };
+    let start = Instant::now();
+    let mut first = run("app", "s3cret-pw");
+    while !first.status.success() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        first = run("app", "s3cret-pw");
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "app",
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let wrong = run("app", "wrong-pw");
+    assert!(String::from_utf8_lossy(&wrong.stderr)
+        .contains("password authentication failed for user \"app\""));
+    let rejected = run("mallory", "x");
+    assert!(String::from_utf8_lossy(&rejected.stderr)
+        .contains("pg_hba.conf rejects connection for host \"127.0.0.1\", user \"mallory\""));
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("read log");
+
+    let decisions: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "gatehouse::decision")
+        .collect();
+    let find = |outcome: &str, user: &str| {
+        decisions
+            .iter()
+            .find(|d| d["outcome"] == outcome && d["user"] == user)
+            .unwrap_or_else(|| panic!("no {outcome} decision for {user} in:\n{log}"))
+    };
+    let hba = dir.path().join("pg_hba.conf");
+    let allowed = find("allowed", "app");
+    assert_eq!(allowed["hba_line"], format!("{}:2", hba.display()));
+    assert_eq!(allowed["method"], "scram-sha-256");
+    let refused = decisions
+        .iter()
+        .find(|d| d["outcome"] == "refused" && d["user"] == "app")
+        .expect("refused app");
+    assert_eq!(refused["sqlstate"], "28P01");
+    assert!(
+        refused["reason"].as_str().unwrap_or("").contains("SCRAM"),
+        "{refused}"
+    );
+    let rejected = find("refused", "mallory");
+    assert_eq!(rejected["hba_line"], format!("{}:3", hba.display()));
+    assert_eq!(rejected["method"], "reject");
+    assert!(
+        !log.contains("s3cret-pw") && !log.contains("wrong-pw"),
+        "a password reached the log:\n{log}"
+    );
+}
