@@ -18,8 +18,8 @@ use tokio::net::TcpStream;
 use crate::decision::{Decision, Outcome};
 use crate::protocol::{
     encode_auth_ok, encode_backend_key_data, encode_cancel_request, encode_error_response,
-    encode_negotiate_protocol_version, encode_ready_for_query, CancelRequest, ProtocolVersion,
-    Replication, StartupMessage,
+    encode_error_response_v2, encode_negotiate_protocol_version, encode_ready_for_query,
+    CancelRequest, ProtocolVersion, Replication, Severity, StartupMessage,
 };
 use crate::refusal::{self, Refusal, Who};
 use crate::server::Shared;
@@ -79,6 +79,13 @@ async fn front_door(
         Ok(n) => n,
         Err(NegotiationError::Refuse(stream, r)) => {
             refuse(stream, r, d, Outcome::Aborted).await;
+            return None;
+        }
+        Err(NegotiationError::RefuseV2(mut stream, r)) => {
+            let _ = encode_error_response_v2(Severity::Fatal, r.message.as_bytes(), stream.out());
+            stream.shutdown().await;
+            d.sqlstate = Some(r.sqlstate);
+            d.log(Outcome::Aborted, &r.reason);
             return None;
         }
         Err(NegotiationError::Drop(why)) => {

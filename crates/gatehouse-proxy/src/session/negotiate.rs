@@ -20,6 +20,9 @@ use crate::refusal::{protocol_violation, Refusal};
 use crate::stream::{MessageStream, ReadError};
 use crate::tls::{ClientIdentity, ServerTls};
 
+/// PostgreSQL's errdetail for plaintext bytes after an encryption request.
+const MITM_DETAIL: &str = "This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.";
+
 /// What TLS gave the session.
 #[derive(Debug, Clone, Default)]
 pub struct TlsInfo {
@@ -48,6 +51,9 @@ pub enum Negotiated {
 pub enum NegotiationError {
     /// Tell the client this (FATAL), then close.
     Refuse(MessageStream, Refusal),
+    /// The same, in protocol 2's format (`E` and a line of text), as PostgreSQL
+    /// answers a StartupMessage whose major version is below 3.
+    RefuseV2(MessageStream, Refusal),
     /// Close without a word (EOF, broken TLS, read errors).
     Drop(String),
 }
@@ -111,7 +117,8 @@ pub async fn negotiate(
                         protocol_violation(
                             "received unencrypted data after SSL request",
                             "plaintext bytes arrived with the SSLRequest (CVE-2021-23214 class); closed",
-                        ),
+                        )
+                        .with_detail(MITM_DETAIL),
                     ));
                 }
                 let Some(t) = tls else {
@@ -137,7 +144,8 @@ pub async fn negotiate(
                         protocol_violation(
                             "received unencrypted data after GSSAPI encryption request",
                             "plaintext bytes arrived with the GSSENCRequest; closed",
-                        ),
+                        )
+                        .with_detail(MITM_DETAIL),
                     ));
                 }
                 encode_gssenc_response(false, stream.out());
@@ -217,10 +225,19 @@ async fn direct_tls(tcp: TcpStream, t: &Arc<ServerTls>) -> Result<Negotiated, Ne
 
 fn read_failure(stream: MessageStream, e: ReadError) -> NegotiationError {
     match e {
+        // PostgreSQL only logs these (COMMERROR) and closes without a word.
+        ReadError::Protocol(p) if !p.sent_to_client() => {
+            NegotiationError::Drop(format!("bad startup packet: {p}"))
+        }
         ReadError::Protocol(p) => {
             let reason = format!("bad startup packet: {p}");
             let refusal = Refusal::new(p.sqlstate(), p.client_message(), reason);
-            NegotiationError::Refuse(stream, refusal)
+            match p {
+                ProtocolError::UnsupportedProtocol { major, .. } if major < 3 => {
+                    NegotiationError::RefuseV2(stream, refusal)
+                }
+                _ => NegotiationError::Refuse(stream, refusal),
+            }
         }
         other => NegotiationError::Drop(other.to_string()),
     }
