@@ -13,3 +13,6 @@ mod clients;
 mod tls;
 #[path = "gateway/upstream.rs"]
 mod upstream;
+
+#[path = "gateway/bad_input.rs"]
+mod bad_input;
