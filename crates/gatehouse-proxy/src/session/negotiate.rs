@@ -111,6 +111,12 @@ pub async fn negotiate(
             }
             StartupPacket::SslRequest => {
                 ssl_done = true;
+                // As PostgreSQL: the answer goes out first, then bytes that came with
+                // the request are refused. With TLS on, gatehouse refuses before
+                // sending 'S' (PostgreSQL 17+ feeds them to the handshake, which fails).
+                if tls.is_none() {
+                    encode_ssl_response(false, stream.out());
+                }
                 if !stream.buffered().is_empty() {
                     return Err(NegotiationError::Refuse(
                         stream,
@@ -122,7 +128,6 @@ pub async fn negotiate(
                     ));
                 }
                 let Some(t) = tls else {
-                    encode_ssl_response(false, stream.out());
                     flush(&mut stream).await?;
                     continue;
                 };
@@ -138,6 +143,7 @@ pub async fn negotiate(
             }
             StartupPacket::GssEncRequest => {
                 gss_done = true;
+                encode_gssenc_response(false, stream.out());
                 if !stream.buffered().is_empty() {
                     return Err(NegotiationError::Refuse(
                         stream,
@@ -148,7 +154,6 @@ pub async fn negotiate(
                         .with_detail(MITM_DETAIL),
                     ));
                 }
-                encode_gssenc_response(false, stream.out());
                 flush(&mut stream).await?;
             }
             StartupPacket::CancelRequest(c) => return Ok(Negotiated::Cancel(c)),

@@ -455,12 +455,33 @@ fn data_after_ssl_request_without_tls() {
     let pg = exchange(c.port(), &[&both], false);
     let ours = exchange(gw.port(), &[&both], false);
     assert_eq!(pg.first(), Some(&b'N'), "{pg:?}");
-    let f = same_fatal(&ours, &pg[1..]);
+    assert_eq!(ours.first(), Some(&b'N'), "{ours:?}");
+    let f = same_fatal(&ours[1..], &pg[1..]);
     assert_eq!(f[&'C'], "08P01");
     assert_serves(&gw);
 }
 
 // ---------------------------------------------------------------- 5: GSSENCRequest
+
+/// GSSENCRequest and a StartupMessage in one write: 'N', then FATAL 08P01, as
+/// PostgreSQL's ProcessStartupPacket() orders them. (Not compared with the
+/// server: the PyPI build has GSSAPI and answers 'G'.)
+#[test]
+fn data_after_gssenc_request() {
+    let c = cluster(ClusterOptions::new(PgVersion::V18).ssl(false));
+    let gw = trust_gateway(&c, |_| {});
+    let mut both = gssenc_request();
+    both.extend_from_slice(&startup_v3("postgres"));
+    let ours = exchange(gw.port(), &[&both], false);
+    assert_eq!(ours.first(), Some(&b'N'), "{ours:?}");
+    let f = fatal(&ours[1..]);
+    assert_eq!(f[&'C'], "08P01");
+    assert_eq!(
+        f[&'M'],
+        "received unencrypted data after GSSAPI encryption request"
+    );
+    assert_serves(&gw);
+}
 
 /// GSSENCRequest → 'N', then a normal startup on the same connection logs in.
 #[test]
