@@ -394,7 +394,7 @@ async fn scram_with(
 
 fn scram_refusal(input: &AuthInput<'_>, e: &ScramError) -> AuthFailure {
     if let ScramError::InvalidProof(why) = e {
-        return auth_failed(input.line.method, input.user, format!("SCRAM: {why:?}")).into();
+        return auth_failed(input.line.method, input.user, format!("SCRAM: {why}")).into();
     }
     let r = Refusal::new(
         e.sqlstate(),

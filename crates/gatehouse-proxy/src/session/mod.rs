@@ -92,6 +92,11 @@ async fn front_door(
             d.log(Outcome::Aborted, &why);
             return None;
         }
+        Err(NegotiationError::Closed) => {
+            // Health checks and port probes: not a connection attempt worth an event.
+            tracing::debug!(target: "gatehouse::session", conn = d.conn_id, "closed before the first byte");
+            return None;
+        }
     };
     let (mut stream, startup, tls) = match negotiated {
         Negotiated::Cancel(c) => {

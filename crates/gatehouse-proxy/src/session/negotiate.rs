@@ -56,6 +56,8 @@ pub enum NegotiationError {
     RefuseV2(MessageStream, Refusal),
     /// Close without a word (EOF, broken TLS, read errors).
     Drop(String),
+    /// The peer closed before sending a byte (a port probe or health check).
+    Closed,
 }
 
 /// Runs negotiation on a fresh TCP connection.
@@ -69,9 +71,7 @@ pub async fn negotiate(
         .await
         .map_err(|e| NegotiationError::Drop(format!("read failed: {e}")))?;
     if n == 0 {
-        return Err(NegotiationError::Drop(
-            "closed before the first packet".into(),
-        ));
+        return Err(NegotiationError::Closed);
     }
     if first[0] == TLS_HANDSHAKE_BYTE {
         return match tls {
