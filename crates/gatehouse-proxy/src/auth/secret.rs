@@ -94,7 +94,8 @@ pub enum Md5LineExchange {
 /// A parsed SCRAM-SHA-256 secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ScramSecret {
-    /// Iteration count of PBKDF2 (`i=`), at least 1.
+    /// Iteration count of PBKDF2 (`i=`); 0 stands for PostgreSQL's "zero or below",
+    /// run as one round.
     pub iterations: u32,
     /// The salt, decoded.
     pub salt: Vec<u8>,
@@ -130,27 +131,29 @@ impl ScramSecret {
     }
 
     /// Parses `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` as
-    /// PostgreSQL's `parse_scram_secret`: fields split the way its `strtok` calls
-    /// split them (runs of a delimiter at a field's start are skipped), the iteration
-    /// count read as `strtol` reads it (leading whitespace and a sign allowed), the
-    /// salt any valid base64, both keys base64 of exactly 32 bytes.
+    /// PostgreSQL 18's `parse_scram_secret`: fields split with `strsep` (each
+    /// delimiter must be there; empty fields are fields), the iteration count read as
+    /// `strtol` reads it into a C `int` (leading whitespace and a sign allowed; an
+    /// empty field reads as 0), the salt any valid base64 (empty included), both keys
+    /// base64 of exactly 32 bytes.
     ///
-    /// One deliberate difference: an iteration count outside `1..=i32::MAX` is
-    /// refused here (PostgreSQL never writes one; it would accept it and the secret
-    /// could not be used for SCRAM by libpq anyway).
+    /// PostgreSQL accepts an iteration count of zero or below (it never writes one;
+    /// PBKDF2 then runs a single round, and libpq refuses such a SCRAM exchange); it
+    /// is kept here as 0, which [`ScramSecret::from_password`] also runs as one round.
+    /// Older releases (PostgreSQL 15 checked) split with `strtok`, which skipped runs
+    /// of delimiters (`$$SCRAM-SHA-256$…`) and refused empty fields; here, as in 18,
+    /// the former are clear text and the latter parse.
     pub fn parse(text: &str) -> Option<ScramSecret> {
-        let mut rest = text;
-        let scheme = strtok(&mut rest, b"$")?;
-        let iterations = strtok(&mut rest, b":")?;
-        let salt = strtok(&mut rest, b"$")?;
-        let stored_key = strtok(&mut rest, b":")?;
-        let server_key = strtok(&mut rest, b"")?;
+        let (scheme, rest) = text.split_once('$')?;
+        let (iterations, rest) = rest.split_once(':')?;
+        let (salt, rest) = rest.split_once('$')?;
+        let (stored_key, server_key) = rest.split_once(':')?;
         if scheme != "SCRAM-SHA-256" {
             return None;
         }
-        let iterations = strtol(iterations)
-            .and_then(|i| u32::try_from(i).ok())
-            .filter(|i| (1..=i32::MAX as u32).contains(i))?;
+        // `*iterations = strtol(...)`: a long stored into an int.
+        let iterations = strtol(iterations)? as i32;
+        let iterations = u32::try_from(iterations).unwrap_or(0);
         let salt = crypto::pg_b64_decode(salt.as_bytes())?;
         let key =
             |text: &str| -> Option<Key> { crypto::pg_b64_decode(text.as_bytes())?.try_into().ok() };
@@ -197,31 +200,14 @@ impl fmt::Debug for ScramSecret {
     }
 }
 
-/// C `strtok` over `rest` with the delimiter bytes `delims`: skips leading
-/// delimiters, returns the token up to the next delimiter (consumed) or the end.
-/// `None` when nothing but delimiters is left.
-fn strtok<'a>(rest: &mut &'a str, delims: &[u8]) -> Option<&'a str> {
-    let s = rest.trim_start_matches(|c: char| c.is_ascii() && delims.contains(&(c as u8)));
-    if s.is_empty() {
-        *rest = s;
-        return None;
-    }
-    match s.bytes().position(|b| delims.contains(&b)) {
-        Some(i) => {
-            *rest = &s[i + 1..];
-            Some(&s[..i])
-        }
-        None => {
-            *rest = "";
-            Some(s)
-        }
-    }
-}
-
 /// C `strtol(s, &end, 10)` followed by PostgreSQL's `*end == '\0' && errno == 0`
-/// check: optional leading whitespace, an optional sign, at least one digit, nothing
-/// after, and the value within `long` (64 bits here).
+/// check: optional leading whitespace, an optional sign, digits, nothing after, the
+/// value within `long` (64 bits here). An empty string reads as 0 (no digits, but
+/// `end` is at the terminator).
 fn strtol(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return Some(0);
+    }
     let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -367,15 +353,16 @@ mod tests {
         let good = ScramSecret::from_password("x", b"salt", 10).to_text();
         let bad = [
             good.replacen("SCRAM-SHA-256", "SCRAM-SHA-1", 1),
-            good.replacen("$10:", "$0:", 1),
-            good.replacen("$10:", "$-1:", 1),
             good.replacen("$10:", "$10x:", 1),
-            good.replacen("$10:", "$99999999999:", 1),
+            good.replacen("$10:", "$ :", 1),
+            good.replacen("$10:", "$+:", 1),
+            good.replacen("$10:", "$99999999999999999999:", 1),
             format!("{good}="),
             format!("{good}$x"),
-            good.rsplit_once(':')
-                .map(|(a, _)| a.to_string())
-                .unwrap_or_default(),
+            format!("$${good}"),
+            format!("${good}"),
+            good.replacen("$10:", "$:10:", 1),
+            good.rsplit_once(':').map(|(a, _)| a.to_string()).unwrap(),
         ];
         for text in bad {
             assert!(
@@ -383,19 +370,22 @@ mod tests {
                 "{text}"
             );
         }
-        // strtok and strtol leniency, as in PostgreSQL.
-        for odd in [
-            format!("$${good}"),
-            good.replacen("$10:", "$+10:", 1),
-            good.replacen("$10:", "$ 10:", 1),
-            good.replacen("$10:", "$:10:", 1),
-        ] {
-            let parsed = StoredSecret::parse(&odd);
-            assert!(
-                matches!(parsed, StoredSecret::Scram(ref s) if s.iterations == 10),
-                "{odd}"
-            );
-        }
+        // strtol leniency and int conversion, as in PostgreSQL.
+        let iterations = |text: String| match StoredSecret::parse(&text) {
+            StoredSecret::Scram(s) => s.iterations,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(iterations(good.replacen("$10:", "$+10:", 1)), 10);
+        assert_eq!(iterations(good.replacen("$10:", "$ \t10:", 1)), 10);
+        assert_eq!(iterations(good.replacen("$10:", "$0:", 1)), 0);
+        assert_eq!(iterations(good.replacen("$10:", "$-5:", 1)), 0);
+        assert_eq!(iterations(good.replacen("$10:", "$:", 1)), 0);
+        assert_eq!(iterations(good.replacen("$10:", "$4294967306:", 1)), 10);
+        // An empty salt is valid base64.
+        let empty_salt = good.replacen("$10:c2FsdA==$", "$10:$", 1);
+        assert!(
+            matches!(StoredSecret::parse(&empty_salt), StoredSecret::Scram(s) if s.salt.is_empty())
+        );
     }
 
     #[test]
