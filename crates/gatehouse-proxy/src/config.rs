@@ -116,6 +116,9 @@ pub struct Upstream {
     pub addr: UpstreamAddr,
     /// How to log in.
     pub auth: UpstreamAuth,
+    /// Reuse of authenticated connections for the same role and parameters
+    /// (`None`: every client gets a fresh upstream login).
+    pub reuse: Option<crate::pool::ReuseSettings>,
 }
 
 /// Time budgets.

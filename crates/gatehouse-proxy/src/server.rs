@@ -13,6 +13,7 @@ use crate::auth::MockAuthKey;
 use crate::cancel::CancelRegistry;
 use crate::catalog::SecretSource;
 use crate::config::{GatewayConfig, Limits, Rules, Upstream};
+use crate::pool::UpstreamPool;
 use crate::tls::ServerTls;
 
 /// What every session of one gateway shares.
@@ -31,6 +32,8 @@ pub struct Shared {
     pub cancel: CancelRegistry,
     /// Per-process key for the mock SCRAM salts of unknown roles.
     pub mock_key: MockAuthKey,
+    /// Parked upstream connections, when reuse is on.
+    pub pool: Option<UpstreamPool>,
     conn_ids: AtomicU64,
 }
 
@@ -60,6 +63,7 @@ impl Gateway {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
             listeners.push(l);
         }
+        let pool = config.upstream.reuse.map(UpstreamPool::new);
         let shared = Arc::new(Shared {
             tls: config.tls,
             rules: config.rules,
@@ -68,6 +72,7 @@ impl Gateway {
             limits: config.limits,
             cancel: CancelRegistry::default(),
             mock_key: MockAuthKey::random(),
+            pool,
             conn_ids: AtomicU64::new(0),
         });
         Ok(Gateway { listeners, shared })

@@ -89,6 +89,8 @@ pub struct UpstreamSession {
     pub stream: MessageStream,
     /// ParameterStatus and NoticeResponse messages to pass to the client, encoded.
     pub to_client: BytesMut,
+    /// The ParameterStatus values, in the order received.
+    pub params: Vec<(Vec<u8>, Vec<u8>)>,
     /// The backend's key, for cancel routing.
     pub key: CancelTarget,
     /// Transaction status of its first ReadyForQuery.
@@ -193,6 +195,7 @@ async fn login_inner(
     };
 
     let mut to_client = BytesMut::new();
+    let mut status_params = Vec::new();
     let mut key = None;
     let mut scram = ScramUp::Idle;
     loop {
@@ -203,6 +206,7 @@ async fn login_inner(
             }
             BackendMessage::ParameterStatus { name, value } => {
                 let _ = encode_parameter_status(&name, &value, &mut to_client);
+                status_params.push((name, value));
             }
             BackendMessage::NoticeResponse(f) => {
                 let _ = encode_notice_response(&f, &mut to_client);
@@ -224,6 +228,7 @@ async fn login_inner(
                 return Ok(UpstreamSession {
                     stream: s,
                     to_client,
+                    params: status_params,
                     key,
                     status,
                 });

@@ -16,15 +16,18 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::decision::{Decision, Outcome};
+use crate::pool::PoolKey;
 use crate::protocol::{
     encode_auth_ok, encode_backend_key_data, encode_cancel_request, encode_error_response,
-    encode_error_response_v2, encode_negotiate_protocol_version, encode_ready_for_query,
-    CancelRequest, ProtocolVersion, Replication, Severity, StartupMessage,
+    encode_error_response_v2, encode_negotiate_protocol_version, encode_parameter_status,
+    encode_ready_for_query, CancelRequest, ProtocolVersion, Replication, Severity, StartupMessage,
+    TransactionStatus,
 };
 use crate::refusal::{self, Refusal, Who};
+use crate::relay::{relay, RelayEnd};
 use crate::server::Shared;
 use crate::stream::MessageStream;
-use crate::upstream::{self, ClientProof, UpstreamError};
+use crate::upstream::{self, ClientProof, UpstreamError, UpstreamSession};
 use authenticate::{authenticate, AuthFailure, AuthInput};
 use negotiate::{negotiate, Negotiated, NegotiationError};
 
@@ -251,40 +254,69 @@ async fn connect_and_relay(shared: &Shared, admitted: Admitted, d: &mut Decision
     } = admitted;
     let user = d.user.clone().unwrap_or_default();
     let params = upstream_params(&startup);
-    let up = match upstream::login(
-        &shared.upstream,
-        &params,
-        &proof,
-        &user,
-        shared.limits.connect_timeout,
-    )
-    .await
-    {
-        Ok(up) => up,
-        Err(UpstreamError::Server(fields)) => {
-            let _ = encode_error_response(&fields, stream.out());
-            stream.shutdown().await;
-            let msg = fields
-                .get(b'M')
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default()
-                .into_owned();
-            d.log(
-                Outcome::UpstreamFailed,
-                &format!("upstream refused the login: {msg}"),
-            );
-            return;
+    let pool_key = match (&shared.pool, startup.replication) {
+        (Some(_), Replication::None) => Some(PoolKey {
+            params: params
+                .iter()
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect(),
+        }),
+        _ => None,
+    };
+    let reused = match (&shared.pool, &pool_key) {
+        (Some(pool), Some(key)) => pool.take(key).await,
+        _ => None,
+    };
+    let (up, how) = match reused {
+        Some(parked) => {
+            let mut to_client = BytesMut::new();
+            for (n, v) in &parked.params {
+                let _ = encode_parameter_status(n, v, &mut to_client);
+            }
+            let up = UpstreamSession {
+                stream: MessageStream::new(parked.io),
+                to_client,
+                params: parked.params,
+                key: parked.key,
+                status: TransactionStatus::Idle,
+            };
+            (up, "reused")
         }
-        Err(e) => {
-            refuse(
-                stream,
-                refusal::upstream_unavailable(e.to_string()),
-                d,
-                Outcome::UpstreamFailed,
-            )
-            .await;
-            return;
-        }
+        None => match upstream::login(
+            &shared.upstream,
+            &params,
+            &proof,
+            &user,
+            shared.limits.connect_timeout,
+        )
+        .await
+        {
+            Ok(up) => (up, "new"),
+            Err(UpstreamError::Server(fields)) => {
+                let _ = encode_error_response(&fields, stream.out());
+                stream.shutdown().await;
+                let msg = fields
+                    .get(b'M')
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+                    .into_owned();
+                d.log(
+                    Outcome::UpstreamFailed,
+                    &format!("upstream refused the login: {msg}"),
+                );
+                return;
+            }
+            Err(e) => {
+                refuse(
+                    stream,
+                    refusal::upstream_unavailable(e.to_string()),
+                    d,
+                    Outcome::UpstreamFailed,
+                )
+                .await;
+                return;
+            }
+        },
     };
     drop(proof);
     let key = shared.cancel.issue(version, up.key.clone());
@@ -301,30 +333,37 @@ async fn connect_and_relay(shared: &Shared, admitted: Admitted, d: &mut Decision
     d.log(
         Outcome::Allowed,
         &format!(
-            "authenticated; upstream {} backend pid {}",
+            "authenticated; upstream {} backend pid {} ({how} connection)",
             shared.upstream.addr.describe(),
             up.key.process_id
         ),
     );
     let (mut client_io, client_rest) = stream.into_parts();
     let (mut up_io, up_rest) = up.stream.into_parts();
-    let result = async {
-        write_rest(&mut up_io, client_rest).await?;
-        write_rest(&mut client_io, up_rest).await?;
-        tokio::io::copy_bidirectional(&mut client_io, &mut up_io).await
+    if write_rest(&mut up_io, client_rest).await.is_err()
+        || write_rest(&mut client_io, up_rest).await.is_err()
+    {
+        return;
     }
-    .await;
-    match result {
-        Ok((to_up, to_client)) => tracing::debug!(
+    let watch = shared.pool.is_some() && pool_key.is_some();
+    match relay(client_io, up_io, watch).await {
+        RelayEnd::ClientTerminated { upstream, idle } => {
+            let parked = match (&shared.pool, pool_key, idle) {
+                (Some(pool), Some(k), true) => pool.give_back(k, upstream, up.params, up.key).await,
+                _ => false,
+            };
+            tracing::debug!(target: "gatehouse::session", conn = d.conn_id, parked, "session ended by the client");
+        }
+        RelayEnd::Closed {
+            to_upstream,
+            to_client,
+        } => tracing::debug!(
             target: "gatehouse::session",
             conn = d.conn_id,
-            bytes_to_upstream = to_up,
+            bytes_to_upstream = to_upstream,
             bytes_to_client = to_client,
             "session ended"
         ),
-        Err(e) => {
-            tracing::debug!(target: "gatehouse::session", conn = d.conn_id, error = %e, "session ended")
-        }
     }
     drop(key);
 }

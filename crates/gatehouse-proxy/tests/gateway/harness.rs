@@ -189,6 +189,7 @@ pub fn config(
         upstream: Arc::new(Upstream {
             addr: upstream,
             auth,
+            reuse: None,
         }),
         secrets: Arc::new(secrets),
         limits: Limits::default(),

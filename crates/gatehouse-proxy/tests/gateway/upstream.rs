@@ -259,3 +259,51 @@ fn upstream_down_silent_or_refusing() {
         "{err}"
     );
 }
+
+#[test]
+fn reuse_after_discard_all_same_role_only() {
+    use gatehouse_proxy::pool::ReuseSettings;
+    let v = PgVersion::V18;
+    let c = cluster(v, false);
+    let dir = scratch();
+    let hba = "host all alice,nopass 127.0.0.0/8 trust\n";
+    let mut cfg = config(
+        rules(dir.path(), hba, None, engine(v)),
+        unix_addr(&c),
+        UpstreamAuth::Trust,
+        SecretSource::None,
+    );
+    let mut up = (*cfg.upstream).clone();
+    up.reuse = Some(ReuseSettings {
+        idle_timeout: Duration::from_secs(30),
+        max_idle_per_key: 4,
+    });
+    cfg.upstream = std::sync::Arc::new(up);
+    let gw = start(cfg);
+    let q = |user: &str, sql: &str| ok(&psql(&c, &conninfo(&gw, user), None, sql));
+
+    let out = q(
+        "alice",
+        "SET work_mem = '1MB'; CREATE TEMP TABLE t (x int); SELECT pg_backend_pid()",
+    );
+    let pid1 = out.lines().last().expect("pid").to_string();
+    // Same role and parameters: the same backend, reset by DISCARD ALL.
+    let out = q(
+        "alice",
+        "SELECT pg_backend_pid(), current_setting('work_mem'), to_regclass('pg_temp.t') IS NULL",
+    );
+    assert_eq!(out, format!("{pid1}|4MB|t"));
+    // Another role never gets it.
+    let other = q("nopass", "SELECT pg_backend_pid(), current_user");
+    assert!(!other.starts_with(&format!("{pid1}|")), "{other} vs {pid1}");
+    // A session that ends inside a transaction is not reused.
+    let pid2 = q("alice", "SELECT pg_backend_pid()");
+    assert_eq!(pid2, pid1);
+    let _ = psql(&c, &conninfo(&gw, "alice"), None, "BEGIN; SELECT 1");
+    let pid3 = q("alice", "SELECT pg_backend_pid()");
+    assert_ne!(pid3, pid1);
+    // Different startup parameters (application_name) mean another identity.
+    let info = format!("{} application_name=other", conninfo(&gw, "alice"));
+    let pid4 = ok(&psql(&c, &info, None, "SELECT pg_backend_pid()"));
+    assert_ne!(pid4, pid3);
+}

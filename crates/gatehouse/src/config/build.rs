@@ -14,6 +14,7 @@ use gatehouse_proxy::catalog::{Catalog, CatalogLogin, SecretSource, DEFAULT_AUTH
 use gatehouse_proxy::config::{
     GatewayConfig, Limits, Rules, Upstream, UpstreamAddr, UpstreamAuth, UpstreamTls,
 };
+use gatehouse_proxy::pool::ReuseSettings;
 use gatehouse_proxy::tls::{
     upstream_client_config, ServerTls, TlsSettings, TlsVersion, UpstreamTlsMode,
 };
@@ -225,6 +226,14 @@ pub fn load(path: &Path) -> Result<Loaded> {
         ),
     };
 
+    let reuse = if up.reuse_connections {
+        Some(ReuseSettings {
+            idle_timeout: secs("[upstream] reuse_idle_timeout", up.reuse_idle_timeout)?,
+            max_idle_per_key: up.reuse_max_idle.max(1),
+        })
+    } else {
+        None
+    };
     let a = &file.auth;
     let ttl = secs("[auth] cache_ttl", a.cache_ttl)?;
     let auth_timeout = secs("[auth] authentication_timeout", a.authentication_timeout)?;
@@ -309,6 +318,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
             upstream: Arc::new(Upstream {
                 addr,
                 auth: upstream_auth,
+                reuse,
             }),
             secrets: Arc::new(secrets),
             limits: Limits {

@@ -95,6 +95,23 @@ pub struct UpstreamSection {
     /// Seconds to connect and log in (default 10).
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: f64,
+    /// Reuse an idle upstream connection (after DISCARD ALL) for a later client
+    /// of the same role, database and startup parameters (default false).
+    #[serde(default)]
+    pub reuse_connections: bool,
+    /// Seconds a reusable connection may wait (default 60).
+    #[serde(default = "default_reuse_idle")]
+    pub reuse_idle_timeout: f64,
+    /// Reusable connections kept per role/database/parameters (default 16).
+    #[serde(default = "default_reuse_max")]
+    pub reuse_max_idle: usize,
+}
+
+fn default_reuse_idle() -> f64 {
+    60.0
+}
+fn default_reuse_max() -> usize {
+    16
 }
 
 fn default_pg_port() -> u16 {
