@@ -206,10 +206,9 @@ impl Catalog {
                 }
             }
         };
-        self.roles
-            .lock()
-            .await
-            .insert(role.to_string(), (Instant::now(), rec.clone()));
+        let mut roles = self.roles.lock().await;
+        bound(&mut roles, self.ttl);
+        roles.insert(role.to_string(), (Instant::now(), rec.clone()));
         Ok(rec)
     }
 
@@ -238,11 +237,23 @@ impl Catalog {
                 .collect::<Result<Vec<_>, _>>()?;
             m = Membership::of(names);
         }
-        self.members
-            .lock()
-            .await
-            .insert(role.to_string(), (Instant::now(), m.clone()));
+        let mut members = self.members.lock().await;
+        bound(&mut members, self.ttl);
+        members.insert(role.to_string(), (Instant::now(), m.clone()));
         Ok(m)
+    }
+}
+
+/// Most answers kept per cache: names are client-chosen, so a flood of made-up
+/// user names must not grow memory without bound.
+pub const MAX_CACHED: usize = 10_000;
+
+fn bound<T>(cache: &mut HashMap<String, (Instant, T)>, ttl: Duration) {
+    if cache.len() >= MAX_CACHED {
+        cache.retain(|_, (at, _)| at.elapsed() < ttl);
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
     }
 }
 

@@ -148,6 +148,21 @@ impl UpstreamPool {
         true
     }
 
+    /// Closes parked connections older than the idle timeout.
+    pub fn reap(&self) {
+        let mut map = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let limit = self.settings.idle_timeout;
+        map.retain(|_, list| {
+            list.retain(|p| p.since.elapsed() <= limit);
+            !list.is_empty()
+        });
+    }
+
+    /// How often [`Self::reap`] should run.
+    pub fn reap_interval(&self) -> Duration {
+        (self.settings.idle_timeout / 2).max(Duration::from_millis(100))
+    }
+
     /// Parked connections in all.
     pub fn idle_count(&self) -> usize {
         let map = self.idle.lock().unwrap_or_else(|p| p.into_inner());

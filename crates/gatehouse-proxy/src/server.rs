@@ -97,6 +97,18 @@ impl Gateway {
         for l in self.listeners {
             tasks.spawn(accept_loop(l, self.shared.clone()));
         }
+        if self.shared.pool.is_some() {
+            let shared = self.shared.clone();
+            tasks.spawn(async move {
+                loop {
+                    let Some(pool) = shared.pool.as_ref() else {
+                        return;
+                    };
+                    tokio::time::sleep(pool.reap_interval()).await;
+                    pool.reap();
+                }
+            });
+        }
         shutdown.await;
         tasks.abort_all();
     }

@@ -1,5 +1,6 @@
 //! `gatehouse serve --config FILE` and `gatehouse check --config FILE`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -43,6 +44,7 @@ pub fn serve(args: &ConfigArg) -> Result<u8> {
         .unwrap_or_else(|| "info".into());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter).context("[log] level")?;
     let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     if loaded.log.format.as_deref() == Some("json") {

@@ -254,6 +254,17 @@ fn missing(input: &AuthInput<'_>, rec: &RoleRecord) -> Option<AuthFailure> {
     Some(auth_failed(input.line.method, input.user, why).into())
 }
 
+/// The password of a PasswordMessage (`password_from`), or PostgreSQL's refusal.
+fn password_packet(body: &[u8]) -> Result<&[u8], AuthFailure> {
+    password_from(body).map_err(|p| {
+        AuthFailure::Refuse(Refusal::new(
+            p.sqlstate(),
+            p.client_message(),
+            format!("password packet: {p}"),
+        ))
+    })
+}
+
 async fn password(
     stream: &mut MessageStream,
     input: &AuthInput<'_>,
@@ -261,13 +272,7 @@ async fn password(
     encode_auth_cleartext_password(stream.out());
     send(stream).await?;
     let body = read_response(stream).await?;
-    let pw = password_from(&body).map_err(|p| {
-        AuthFailure::Refuse(Refusal::new(
-            p.sqlstate(),
-            p.client_message(),
-            format!("password packet: {p}"),
-        ))
-    })?;
+    let pw = password_packet(&body)?;
     let rec = lookup(input).await?;
     if let Some(f) = missing(input, &rec) {
         return Err(f);
@@ -299,13 +304,7 @@ async fn md5(
     encode_auth_md5_password(salt, stream.out());
     send(stream).await?;
     let body = read_response(stream).await?;
-    let answer = password_from(&body).map_err(|p| {
-        AuthFailure::Refuse(Refusal::new(
-            p.sqlstate(),
-            p.client_message(),
-            format!("password packet: {p}"),
-        ))
-    })?;
+    let answer = password_packet(&body)?;
     if let Some(f) = missing(input, &rec) {
         return Err(f);
     }
