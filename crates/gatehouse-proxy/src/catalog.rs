@@ -110,15 +110,36 @@ pub enum SecretSource {
 /// Why a catalog lookup failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    /// Could not connect or the query failed.
-    #[error("catalog query failed: {0}")]
+    /// Could not connect or the query failed (with the server's or the OS's reason).
+    #[error("catalog query failed: {}", full_error(.0))]
     Query(#[from] tokio_postgres::Error),
-    /// The connect timeout passed.
-    #[error("catalog connection timed out after {0:?}")]
+    /// The connect timeout passed (connecting, or waiting for a query's answer).
+    #[error("catalog connection or query timed out after {0:?}")]
     Timeout(Duration),
     /// The auth_query returned something unusable.
     #[error("auth_query result: {0}")]
     Shape(String),
+}
+
+/// tokio-postgres's Display says only "db error" or "error connecting to server";
+/// the reason is in the source chain.
+fn full_error(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// A catalog connection with a TTL cache of lookups.
@@ -185,7 +206,10 @@ impl Catalog {
             }
         }
         let client = self.client().await?;
-        let rows = client.query(query, &[&role]).await?;
+        let budget = self.login.connect_timeout;
+        let rows = tokio::time::timeout(budget, client.query(query, &[&role]))
+            .await
+            .map_err(|_| CatalogError::Timeout(budget))??;
         let rec = match rows.first() {
             None => RoleRecord::default(),
             Some(row) => {
@@ -221,16 +245,21 @@ impl Catalog {
             }
         }
         let client = self.client().await?;
-        let exists = !client
-            .query(
-                "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-                &[&role],
-            )
-            .await?
+        let budget = self.login.connect_timeout;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&role];
+        let exists_q = client.query(
+            "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
+            &params,
+        );
+        let exists = !tokio::time::timeout(budget, exists_q)
+            .await
+            .map_err(|_| CatalogError::Timeout(budget))??
             .is_empty();
         let mut m = Membership::default();
         if exists {
-            let rows = client.query(MEMBERSHIP_QUERY, &[&role]).await?;
+            let rows = tokio::time::timeout(budget, client.query(MEMBERSHIP_QUERY, &[&role]))
+                .await
+                .map_err(|_| CatalogError::Timeout(budget))??;
             let names = rows
                 .iter()
                 .map(|r| r.try_get::<_, String>(0))

@@ -130,6 +130,9 @@ pub struct Limits {
     pub auth_timeout: Duration,
     /// Connecting and logging in to the upstream, up to its ReadyForQuery.
     pub connect_timeout: Duration,
+    /// Client connections open at once (all phases); one more is told 53300
+    /// `sorry, too many clients already` and closed.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -137,6 +140,7 @@ impl Default for Limits {
         Self {
             auth_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 }

@@ -3,7 +3,26 @@
 //! It names the source, TLS, user, database, the pg_hba line that matched, the
 //! method, the outcome and the detailed reason — never a password or token.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
+
+/// `s` with control characters (newlines, ESC, …) written as `\n`, `\u{1b}`: user
+/// and database names come from the client, and must not forge log lines or drive
+/// a terminal in the text format.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// How the attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +74,15 @@ pub struct Decision {
     /// pg_ident line that allowed a mapped name, as `file:line`.
     pub ident_line: Option<String>,
     /// SQLSTATE sent to the client, if refused.
-    pub sqlstate: Option<&'static str>,
+    pub sqlstate: Option<String>,
 }
 
 impl Decision {
     /// Writes the event.
     pub fn log(&self, outcome: Outcome, reason: &str) {
         let source = self.source.map(|s| s.to_string()).unwrap_or_default();
-        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        let opt = |o: &Option<String>| printable(o.as_deref().unwrap_or_default()).into_owned();
+        let reason = printable(reason);
         tracing::info!(
             target: "gatehouse::decision",
             conn = self.conn_id,
@@ -75,9 +95,23 @@ impl Decision {
             method = self.method.unwrap_or(""),
             ident_line = %opt(&self.ident_line),
             outcome = outcome.as_str(),
-            sqlstate = self.sqlstate.unwrap_or(""),
+            sqlstate = self.sqlstate.as_deref().unwrap_or(""),
             reason = %reason,
             "connection decision"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("alice"), "alice");
+        assert_eq!(
+            printable("evil\n2026 INFO outcome=\"allowed\"\u{1b}[2J"),
+            "evil\\n2026 INFO outcome=\"allowed\"\\u{1b}[2J"
         );
     }
 }

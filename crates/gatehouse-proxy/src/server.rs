@@ -4,28 +4,30 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::auth::MockAuthKey;
 use crate::cancel::CancelRegistry;
 use crate::catalog::SecretSource;
 use crate::config::{GatewayConfig, Limits, Rules, Upstream};
 use crate::pool::UpstreamPool;
+use crate::protocol::{encode_error_response, ErrorFields, Severity};
 use crate::tls::ServerTls;
 
 /// What every session of one gateway shares.
 pub struct Shared {
     /// Client TLS.
     pub tls: Option<Arc<ServerTls>>,
-    /// pg_hba / pg_ident.
-    pub rules: Arc<Rules>,
+    /// pg_hba / pg_ident (swapped whole on reload).
+    rules: RwLock<Arc<Rules>>,
     /// The upstream.
     pub upstream: Arc<Upstream>,
-    /// Secrets and memberships.
-    pub secrets: Arc<SecretSource>,
+    /// Secrets and memberships (swapped whole on reload).
+    secrets: RwLock<Arc<SecretSource>>,
     /// Budgets.
     pub limits: Limits,
     /// Issued cancel keys.
@@ -34,10 +36,32 @@ pub struct Shared {
     pub mock_key: MockAuthKey,
     /// Parked upstream connections, when reuse is on.
     pub pool: Option<UpstreamPool>,
+    /// Client connection slots ([`Limits::max_connections`]).
+    slots: Arc<Semaphore>,
     conn_ids: AtomicU64,
 }
 
 impl Shared {
+    /// The rules new connections are matched against.
+    pub fn rules(&self) -> Arc<Rules> {
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The secret source new connections use.
+    pub fn secrets(&self) -> Arc<SecretSource> {
+        self.secrets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the rules and secret source for connections accepted from now on
+    /// (sessions already running keep going, as PostgreSQL's do after a reload).
+    pub fn reload(&self, rules: Arc<Rules>, secrets: Arc<SecretSource>) {
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
+        *self.secrets.write().unwrap_or_else(|p| p.into_inner()) = secrets;
+    }
+
     /// The next connection number (1, 2, …).
     pub fn next_conn_id(&self) -> u64 {
         self.conn_ids.fetch_add(1, Ordering::Relaxed) + 1
@@ -66,13 +90,14 @@ impl Gateway {
         let pool = config.upstream.reuse.map(UpstreamPool::new);
         let shared = Arc::new(Shared {
             tls: config.tls,
-            rules: config.rules,
+            rules: RwLock::new(config.rules),
             upstream: config.upstream,
-            secrets: config.secrets,
+            secrets: RwLock::new(config.secrets),
             limits: config.limits,
             cancel: CancelRegistry::default(),
             mock_key: MockAuthKey::random(),
             pool,
+            slots: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
             conn_ids: AtomicU64::new(0),
         });
         Ok(Gateway { listeners, shared })
@@ -119,7 +144,18 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         match listener.accept().await {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
-                tokio::spawn(crate::session::serve(shared.clone(), tcp, peer));
+                match shared.slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        let shared = shared.clone();
+                        tokio::spawn(async move {
+                            crate::session::serve(shared, tcp, peer).await;
+                            drop(slot);
+                        });
+                    }
+                    Err(_) => {
+                        tokio::spawn(too_many(tcp, peer));
+                    }
+                }
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -128,4 +164,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// PostgreSQL's answer when `max_connections` is reached: FATAL 53300, then close.
+async fn too_many(mut tcp: tokio::net::TcpStream, peer: SocketAddr) {
+    use tokio::io::AsyncWriteExt;
+    let mut buf = bytes::BytesMut::new();
+    let fields = ErrorFields::new(Severity::Fatal, "53300", "sorry, too many clients already");
+    let _ = encode_error_response(&fields, &mut buf);
+    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(&buf)).await;
+    let _ = tcp.shutdown().await;
+    tracing::warn!(target: "gatehouse::server", source = %peer, "max_connections reached: refused with 53300");
 }

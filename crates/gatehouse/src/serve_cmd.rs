@@ -38,11 +38,14 @@ pub fn check(args: &ConfigArg, out: &mut String) -> Result<u8> {
 /// `serve`: runs until SIGINT or SIGTERM.
 pub fn serve(args: &ConfigArg) -> Result<u8> {
     let loaded = config::load(&args.config)?;
-    let filter = std::env::var("GATEHOUSE_LOG")
-        .ok()
-        .or_else(|| loaded.log.level.clone())
-        .unwrap_or_else(|| "info".into());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter).context("[log] level")?;
+    let filter = match std::env::var("GATEHOUSE_LOG") {
+        Ok(env) => tracing_subscriber::EnvFilter::try_new(&env)
+            .with_context(|| format!("GATEHOUSE_LOG={env:?} is not a tracing filter"))?,
+        Err(_) => {
+            let level = loaded.log.level.clone().unwrap_or_else(|| "info".into());
+            tracing_subscriber::EnvFilter::try_new(&level).context("[log] level")?
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
@@ -59,16 +62,52 @@ pub fn serve(args: &ConfigArg) -> Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let path = args.config.clone();
     runtime.block_on(async move {
         let gateway = Gateway::bind(loaded.gateway).await?;
         for a in gateway.local_addrs() {
             tracing::info!(target: "gatehouse::server", address = %a, "listening");
         }
+        let shared = gateway.shared();
+        tokio::spawn(reload_on_sighup(path, shared));
         gateway.run(shutdown_signal()).await;
         tracing::info!(target: "gatehouse::server", "shutting down");
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(0)
+}
+
+/// SIGHUP: re-read the configuration; on success new connections use the new
+/// pg_hba.conf, pg_ident.conf and secret source (running sessions are kept); on
+/// failure the running configuration stays, as PostgreSQL does with a broken
+/// pg_hba.conf. Listen addresses, TLS and upstream changes need a restart.
+async fn reload_on_sighup(path: PathBuf, shared: std::sync::Arc<gatehouse_proxy::server::Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!(target: "gatehouse::server", "cannot listen for SIGHUP: reload disabled");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match config::load(&path) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    tracing::warn!(target: "gatehouse::config", "{w}");
+                }
+                let lines = loaded.gateway.rules.hba.lines.len();
+                shared.reload(loaded.gateway.rules, loaded.gateway.secrets);
+                tracing::info!(
+                    target: "gatehouse::config",
+                    hba_lines = lines,
+                    "configuration reloaded (pg_hba.conf, pg_ident.conf, secrets)"
+                );
+            }
+            Err(e) => tracing::error!(
+                target: "gatehouse::config",
+                error = %format!("{e:#}"),
+                "reload failed; keeping the running configuration"
+            ),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -147,11 +147,35 @@ fn serve_admits_refuses_and_logs_each_decision() {
     assert!(String::from_utf8_lossy(&rejected.stderr)
         .contains("pg_hba.conf rejects connection for host \"127.0.0.1\", user \"mallory\""));
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("SIGTERM");
+    // SIGHUP with a pg_hba.conf that rejects app: new connections follow it.
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let hba_path = dir.path().join("pg_hba.conf");
+    write(
+        dir.path(),
+        "pg_hba.conf",
+        "host all all 127.0.0.1/32 reject\n",
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    let start = Instant::now();
+    let mut after = run("app", "s3cret-pw");
+    while after.status.success() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+        after = run("app", "s3cret-pw");
+    }
+    assert!(String::from_utf8_lossy(&after.stderr).contains("pg_hba.conf rejects connection"));
+    // A broken file on reload: logged, and the running rules stay.
+    write(
+        dir.path(),
+        "pg_hba.conf",
+        "host all all 127.0.0.1/32 nosuchmethod\n",
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    std::thread::sleep(Duration::from_millis(300));
+    let still = run("app", "s3cret-pw");
+    assert!(String::from_utf8_lossy(&still.stderr).contains("pg_hba.conf rejects connection"));
+    std::fs::write(&hba_path, "host all app 127.0.0.1/32 scram-sha-256\n").expect("restore");
+
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status:?}");
     let mut log = String::new();
@@ -192,5 +216,10 @@ fn serve_admits_refuses_and_logs_each_decision() {
     assert!(
         !log.contains("s3cret-pw") && !log.contains("wrong-pw"),
         "a password reached the log:\n{log}"
+    );
+    assert!(log.contains("configuration reloaded"), "{log}");
+    assert!(
+        log.contains("reload failed; keeping the running configuration"),
+        "{log}"
     );
 }

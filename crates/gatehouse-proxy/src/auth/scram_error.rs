@@ -74,7 +74,7 @@ impl fmt::Display for ProofFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ProofFailure::WrongProof => "proof does not match the stored secret",
-            ProofFailure::NoSecret => "role has no password (mock exchange)",
+            ProofFailure::NoSecret => "role does not exist or has no password (mock exchange)",
             ProofFailure::NotScramSecret => {
                 "role does not have a valid SCRAM secret (mock exchange)"
             }

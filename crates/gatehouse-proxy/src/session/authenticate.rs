@@ -210,12 +210,11 @@ async fn send(stream: &mut MessageStream) -> Result<(), AuthFailure> {
 }
 
 async fn lookup(input: &AuthInput<'_>) -> Result<RoleRecord, AuthFailure> {
+    // The upstream could not be asked: that is an outage, not a wrong password.
     input.secrets.role(input.user).await.map_err(|e| {
-        AuthFailure::Refuse(auth_failed(
-            input.line.method,
-            input.user,
-            format!("could not read the role's secret: {e}"),
-        ))
+        AuthFailure::Refuse(crate::refusal::upstream_unavailable(format!(
+            "could not read the role's secret: {e}"
+        )))
     })
 }
 
@@ -245,7 +244,7 @@ fn role_checks(input: &AuthInput<'_>, rec: &RoleRecord) -> Result<(), AuthFailur
 
 fn missing(input: &AuthInput<'_>, rec: &RoleRecord) -> Option<AuthFailure> {
     let why = if !rec.exists {
-        "role does not exist"
+        "role does not exist (or is not in the userlist)"
     } else if rec.secret.is_none() {
         "role has no password assigned"
     } else {

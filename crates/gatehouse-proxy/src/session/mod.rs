@@ -68,7 +68,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
 async fn refuse(mut stream: MessageStream, refusal: Refusal, d: &mut Decision, outcome: Outcome) {
     let _ = encode_error_response(&refusal.to_error_fields(), stream.out());
     stream.shutdown().await;
-    d.sqlstate = Some(refusal.sqlstate);
+    d.sqlstate = Some(refusal.sqlstate.to_string());
     d.log(outcome, &refusal.reason);
 }
 
@@ -87,7 +87,7 @@ async fn front_door(
         Err(NegotiationError::RefuseV2(mut stream, r)) => {
             let _ = encode_error_response_v2(Severity::Fatal, r.message.as_bytes(), stream.out());
             stream.shutdown().await;
-            d.sqlstate = Some(r.sqlstate);
+            d.sqlstate = Some(r.sqlstate.to_string());
             d.log(Outcome::Aborted, &r.reason);
             return None;
         }
@@ -132,9 +132,10 @@ async fn front_door(
     d.user = Some(user.clone());
     d.database = Some(database.clone());
 
-    let rules = shared.rules.clone();
+    let rules = shared.rules();
+    let secrets = shared.secrets();
     let membership = if rules.needs_membership {
-        match shared.secrets.membership(&user).await {
+        match secrets.membership(&user).await {
             Ok(m) => m,
             Err(e) => {
                 let r = refusal::upstream_unavailable(format!(
@@ -195,7 +196,7 @@ async fn front_door(
         user: &user,
         tls: tls.as_ref(),
         rules: &rules,
-        secrets: &shared.secrets,
+        secrets: &secrets,
         membership: &membership,
         mock_key: &shared.mock_key,
     };
@@ -300,6 +301,9 @@ async fn connect_and_relay(shared: &Shared, admitted: Admitted, d: &mut Decision
                     .map(String::from_utf8_lossy)
                     .unwrap_or_default()
                     .into_owned();
+                d.sqlstate = fields
+                    .get(b'C')
+                    .map(|c| String::from_utf8_lossy(c).into_owned());
                 d.log(
                     Outcome::UpstreamFailed,
                     &format!("upstream refused the login: {msg}"),

@@ -207,3 +207,71 @@ fn userlist_secrets_and_password_method() {
         "{err}"
     );
 }
+
+#[test]
+fn secret_lookup_failure_is_an_outage_not_a_wrong_password() {
+    let v = PgVersion::V18;
+    let c = cluster(v);
+    let dir = scratch();
+    // The catalog login points at a socket directory where nothing listens.
+    let broken = SecretSource::AuthQuery {
+        catalog: gatehouse_proxy::catalog::Catalog::new(
+            gatehouse_proxy::catalog::CatalogLogin {
+                host: dir.path().to_string_lossy().into_owned(),
+                port: 1,
+                database: "postgres".into(),
+                user: "gatehouse_auth".into(),
+                password: None,
+                connect_timeout: Duration::from_secs(2),
+            },
+            Duration::from_secs(30),
+        ),
+        query: gatehouse_proxy::catalog::DEFAULT_AUTH_QUERY.into(),
+    };
+    let gw = start(config(
+        rules(dir.path(), HBA, None, engine(v)),
+        unix_addr(&c),
+        UpstreamAuth::Trust,
+        broken,
+    ));
+    let err = failed(&psql(
+        &c,
+        &conninfo(&gw, "alice", ""),
+        Some("alice-pw"),
+        "SELECT 1",
+    ));
+    assert!(
+        err.contains("could not connect to the database server through gatehouse"),
+        "{err}"
+    );
+    assert!(!err.contains("password authentication failed"), "{err}");
+}
+
+#[test]
+fn max_connections_answers_53300() {
+    let v = PgVersion::V18;
+    let c = cluster(v);
+    let dir = scratch();
+    let mut cfg = config(
+        rules(dir.path(), HBA, None, engine(v)),
+        unix_addr(&c),
+        UpstreamAuth::Trust,
+        SecretSource::None,
+    );
+    cfg.limits.max_connections = 1;
+    let gw = start(cfg);
+    // One client holds the only slot (connected, silent).
+    let _holder = std::net::TcpStream::connect(gw.addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(100));
+    let err = failed(&psql(&c, &conninfo(&gw, "nopass", ""), None, "SELECT 1"));
+    assert!(err.contains("sorry, too many clients already"), "{err}");
+    drop(_holder);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = psql(
+        &c,
+        &conninfo(&gw, "nopass", ""),
+        None,
+        "SELECT current_user",
+    );
+    assert_eq!(ok(&out), "nopass");
+}

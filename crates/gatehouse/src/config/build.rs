@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use gatehouse_hba::options::ClientCert;
+use gatehouse_hba::AuthMethod;
 use gatehouse_hba::{
     system_interfaces, HbaFile, IdentFile, OsFiles, ParseOptions, PgVersion, SystemResolver,
 };
-use gatehouse_proxy::auth::Userlist;
+use gatehouse_proxy::auth::{StoredSecret, Userlist};
 use gatehouse_proxy::catalog::{Catalog, CatalogLogin, SecretSource, DEFAULT_AUTH_QUERY};
 use gatehouse_proxy::config::{
     GatewayConfig, Limits, Rules, Upstream, UpstreamAddr, UpstreamAuth, UpstreamTls,
@@ -53,16 +55,66 @@ fn read_secret_file(path: &Path) -> Result<String> {
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
-fn load_userlist(path: &Path) -> Result<Arc<Userlist>> {
+fn load_userlist(path: &Path, warnings: &mut Vec<String>) -> Result<Arc<Userlist>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     let shown = path.display().to_string();
-    Userlist::parse(&shown, &text)
-        .map(Arc::new)
-        .map_err(|errs| {
-            let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-            anyhow!("{}", lines.join("\n"))
-        })
+    let list = Userlist::parse(&shown, &text).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        anyhow!("{}", lines.join("\n"))
+    })?;
+    for role in list.roles() {
+        if role.len() > 63 {
+            warnings.push(format!(
+                "{shown}: role \"{role}\" is longer than 63 bytes; PostgreSQL cuts names there, so it never matches"
+            ));
+        }
+        if let Some(StoredSecret::Plain(p)) = list.get(role) {
+            let md5_like = p.len() == 35 && p.starts_with("md5");
+            if p.starts_with("SCRAM-SHA-256$") || md5_like {
+                warnings.push(format!(
+                    "{shown}: role \"{role}\": the secret looks like a SCRAM or md5 secret but is not a valid one; \
+                     it is used as a plaintext password"
+                ));
+            }
+        }
+    }
+    Ok(Arc::new(list))
+}
+
+/// `[log]`: the format must be known and the level a valid filter.
+fn check_log(path: &Path, log: &LogSection) -> Result<()> {
+    match log.format.as_deref() {
+        None | Some("text") | Some("json") => {}
+        Some(other) => bail!(
+            "{}: [log] format: {other:?} (expected \"text\" or \"json\")",
+            path.display()
+        ),
+    }
+    if let Some(level) = &log.level {
+        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
+            anyhow!(
+                "{}: [log] level: {level:?} is not a tracing filter ({e})",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Lines that need a client certificate, when no CA is configured to verify one.
+fn cert_line_warnings(rules: &Rules, client_ca: bool, warnings: &mut Vec<String>) {
+    if client_ca {
+        return;
+    }
+    for l in &rules.hba.lines {
+        if l.method == AuthMethod::Cert || l.options.clientcert != ClientCert::Off {
+            warnings.push(format!(
+                "{}:{}: this line needs a client certificate, but [tls] client_ca_file is not set: it can never succeed",
+                l.file, l.line
+            ));
+        }
+    }
 }
 
 /// Reads `path` and everything it names.
@@ -77,6 +129,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))?;
     let base = abs.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut warnings = Vec::new();
+    check_log(path, &file.log)?;
 
     let mut listen = Vec::new();
     for a in &file.listen.addresses {
@@ -159,6 +212,11 @@ pub fn load(path: &Path) -> Result<Loaded> {
     };
     let interfaces = system_interfaces().unwrap_or_default();
     let rules = Arc::new(Rules::new(hba, ident, version, interfaces));
+    let client_ca = file
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.client_ca_file.is_some());
+    cert_line_warnings(&rules, client_ca, &mut warnings);
 
     let connect_timeout = secs("[upstream] connect_timeout", file.upstream.connect_timeout)?;
     let up = &file.upstream;
@@ -217,7 +275,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
                     path.display()
                 )
             })?;
-            UpstreamAuth::Password(load_userlist(&rel(&base, p))?)
+            UpstreamAuth::Password(load_userlist(&rel(&base, p), &mut warnings)?)
         }
         "scram-passthrough" => UpstreamAuth::ScramPassthrough,
         other => bail!(
@@ -258,6 +316,12 @@ pub fn load(path: &Path) -> Result<Loaded> {
             ttl,
         ))
     };
+    if a.source != "userlist" && a.userlist_file.is_some() {
+        warnings.push(format!(
+            "[auth] userlist_file is set but source = {:?}: the file is not used",
+            a.source
+        ));
+    }
     let secrets = match a.source.as_str() {
         "none" => SecretSource::None,
         "userlist" => {
@@ -268,7 +332,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
                 )
             })?;
             SecretSource::Userlist {
-                list: load_userlist(&rel(&base, p))?,
+                list: load_userlist(&rel(&base, p), &mut warnings)?,
                 catalog: if a.memberships_from_catalog {
                     Some(catalog()?)
                 } else {
@@ -324,6 +388,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
             limits: Limits {
                 auth_timeout,
                 connect_timeout,
+                max_connections: file.listen.max_connections.max(1),
             },
         },
         log: file.log,

@@ -31,6 +31,13 @@ pub struct FileConfig {
 pub struct ListenSection {
     /// `addresses = ["127.0.0.1:6432", "[::1]:6432"]`.
     pub addresses: Vec<String>,
+    /// Client connections open at once (default 10000).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    10_000
 }
 
 /// `[tls]`.
