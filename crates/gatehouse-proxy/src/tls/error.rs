@@ -33,15 +33,15 @@ impl fmt::Display for TlsFile {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read (missing, unreadable).
-    #[error("cannot read {what} \"{}\": {source}", path.display())]
+    #[error("cannot read {what} \"{}\": {error}", path.display())]
     Read {
         /// Which file.
         what: TlsFile,
         /// Its path.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (in the message; not chained again as a source,
+        /// so error reports do not print it twice).
+        error: std::io::Error,
     },
 
     /// A file is not well-formed PEM.

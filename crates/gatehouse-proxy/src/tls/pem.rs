@@ -11,10 +11,10 @@ use super::{provider, TlsError, TlsFile};
 
 /// Reads a file whole.
 fn read(what: TlsFile, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+    std::fs::read(path).map_err(|error| TlsError::Read {
         what,
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
