@@ -111,10 +111,18 @@ pub enum RelayEnd {
     },
 }
 
-/// Relays until one side ends. `watch_terminate`: stop at the client's Terminate
-/// (not forwarded) and hand the upstream back; otherwise Terminate is relayed
-/// like any message.
-pub async fn relay(client: BoxedIo, upstream: BoxedIo, watch_terminate: bool) -> RelayEnd {
+/// Relays until one side ends. `client_rest` / `upstream_rest` are bytes already
+/// read past the startup phase (a client may pipeline its first query); they are
+/// sent first and followed by the framers like the rest. `watch_terminate`: stop
+/// at the client's Terminate (not forwarded) and hand the upstream back;
+/// otherwise Terminate is relayed like any message.
+pub async fn relay(
+    client: BoxedIo,
+    upstream: BoxedIo,
+    client_rest: &[u8],
+    upstream_rest: &[u8],
+    watch_terminate: bool,
+) -> RelayEnd {
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut ur, mut uw) = tokio::io::split(upstream);
     let mut client_framer = Framer::default();
@@ -122,7 +130,22 @@ pub async fn relay(client: BoxedIo, upstream: BoxedIo, watch_terminate: bool) ->
     let mut up_bytes = 0u64;
     let mut down_bytes = 0u64;
     let stop = watch_terminate.then_some(b'X');
-    let outcome = {
+    let early = client_framer.feed(client_rest, stop);
+    server_framer.feed(upstream_rest, None);
+    let sent = async {
+        uw.write_all(&client_rest[..early.unwrap_or(client_rest.len())])
+            .await?;
+        cw.write_all(upstream_rest).await
+    };
+    if sent.await.is_err() {
+        return RelayEnd::Closed {
+            to_upstream: 0,
+            to_client: 0,
+        };
+    }
+    let outcome = if early.is_some() {
+        Ended::Stopped
+    } else {
         let up = copy_dir(&mut cr, &mut uw, &mut client_framer, stop, &mut up_bytes);
         let down = copy_dir(&mut ur, &mut cw, &mut server_framer, None, &mut down_bytes);
         tokio::select! {

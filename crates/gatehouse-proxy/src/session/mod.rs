@@ -342,15 +342,10 @@ async fn connect_and_relay(shared: &Shared, admitted: Admitted, d: &mut Decision
             up.key.process_id
         ),
     );
-    let (mut client_io, client_rest) = stream.into_parts();
-    let (mut up_io, up_rest) = up.stream.into_parts();
-    if write_rest(&mut up_io, client_rest).await.is_err()
-        || write_rest(&mut client_io, up_rest).await.is_err()
-    {
-        return;
-    }
+    let (client_io, client_rest) = stream.into_parts();
+    let (up_io, up_rest) = up.stream.into_parts();
     let watch = shared.pool.is_some() && pool_key.is_some();
-    match relay(client_io, up_io, watch).await {
+    match relay(client_io, up_io, &client_rest, &up_rest, watch).await {
         RelayEnd::ClientTerminated { upstream, idle } => {
             let parked = match (&shared.pool, pool_key, idle) {
                 (Some(pool), Some(k), true) => pool.give_back(k, upstream, up.params, up.key).await,
@@ -370,13 +365,6 @@ async fn connect_and_relay(shared: &Shared, admitted: Admitted, d: &mut Decision
         ),
     }
     drop(key);
-}
-
-async fn write_rest(io: &mut crate::stream::BoxedIo, rest: BytesMut) -> std::io::Result<()> {
-    if !rest.is_empty() {
-        io.write_all(&rest).await?;
-    }
-    Ok(())
 }
 
 /// Forwards a CancelRequest whose key gatehouse issued; drops any other silently.
