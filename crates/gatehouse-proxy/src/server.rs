@@ -140,6 +140,8 @@ impl Gateway {
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut last_warning: Option<std::time::Instant> = None;
+    let mut suppressed = 0u64;
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {
@@ -158,8 +160,20 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 }
             }
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(target: "gatehouse::server", error = %e, "accept failed");
+                // EMFILE and friends: back off instead of spinning, and say so at
+                // most once a second.
+                if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    tracing::warn!(
+                        target: "gatehouse::server",
+                        error = %e,
+                        suppressed,
+                        "accept failed (out of file descriptors? see [listen] max_connections)"
+                    );
+                    last_warning = Some(std::time::Instant::now());
+                    suppressed = 0;
+                } else {
+                    suppressed += 1;
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
