@@ -91,8 +91,13 @@ pub async fn negotiate(
             Err(e) => return Err(read_failure(stream, e)),
         };
         match packet {
-            StartupPacket::SslRequest | StartupPacket::GssEncRequest if ssl_done || gss_done => {
-                // PostgreSQL reads a second request's code as protocol 1234.5679/80.
+            StartupPacket::SslRequest | StartupPacket::GssEncRequest
+                if (ssl_done && matches!(packet, StartupPacket::SslRequest))
+                    || (gss_done && matches!(packet, StartupPacket::GssEncRequest)) =>
+            {
+                // PostgreSQL reads a second request of the same kind (or a GSSENCRequest
+                // inside TLS) as protocol 1234.5679/80. GSSENCRequest answered 'N' then
+                // SSLRequest is what libpq's gssencmode=prefer does, and is allowed.
                 let code = if matches!(packet, StartupPacket::SslRequest) {
                     5679
                 } else {
@@ -139,6 +144,8 @@ pub async fn negotiate(
                     .await
                     .map_err(|e| NegotiationError::Drop(format!("TLS handshake failed: {e}")))?;
                 info = Some(tls_info(t, accepted.get_ref().1));
+                // No GSSAPI encryption inside TLS (PostgreSQL: gss_done once SSL is on).
+                gss_done = true;
                 stream = MessageStream::new(Box::new(accepted));
             }
             StartupPacket::GssEncRequest => {

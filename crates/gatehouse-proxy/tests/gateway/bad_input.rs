@@ -463,6 +463,31 @@ fn data_after_ssl_request_without_tls() {
 
 // ---------------------------------------------------------------- 5: GSSENCRequest
 
+/// libpq's gssencmode=prefer: GSSENCRequest ('N'), then SSLRequest on the same
+/// connection ('S' with TLS configured), as PostgreSQL allows.
+#[test]
+fn gssenc_then_ssl_request() {
+    let c = cluster(ClusterOptions::new(PgVersion::V18).ssl(true));
+    let dir = scratch();
+    let pki = pki(dir.path(), "client");
+    let gw = trust_gateway(&c, |cfg| cfg.tls = Some(pki.server.clone()));
+    for (who, port) in [("PostgreSQL", c.port()), ("gateway", gw.port())] {
+        let mut s = connect(port);
+        s.write_all(&gssenc_request()).expect("GSSENCRequest");
+        let mut answer = [0u8; 1];
+        s.read_exact(&mut answer).expect("answer");
+        if who == "gateway" {
+            assert_eq!(&answer, b"N", "{who}");
+        }
+        if &answer == b"N" {
+            s.write_all(&ssl_request()).expect("SSLRequest");
+            s.read_exact(&mut answer).expect("answer");
+            assert_eq!(&answer, b"S", "{who}");
+        }
+    }
+    assert_serves(&gw);
+}
+
 /// GSSENCRequest and a StartupMessage in one write: 'N', then FATAL 08P01, as
 /// PostgreSQL's ProcessStartupPacket() orders them. (Not compared with the
 /// server: the PyPI build has GSSAPI and answers 'G'.)
