@@ -15,6 +15,7 @@ use crate::cancel::CancelRegistry;
 use crate::catalog::SecretSource;
 use crate::config::{GatewayConfig, Limits, Rules, Upstream};
 use crate::pool::UpstreamPool;
+use crate::sessions::Sessions;
 use crate::protocol::{encode_error_response, ErrorFields, Severity};
 use crate::tls::ServerTls;
 
@@ -38,6 +39,8 @@ pub struct Shared {
     pub pool: Option<UpstreamPool>,
     /// Client connection slots ([`Limits::max_connections`]).
     slots: Arc<Semaphore>,
+    /// Live sessions, for policy re-checks.
+    pub sessions: Arc<Sessions>,
     conn_ids: AtomicU64,
 }
 
@@ -98,6 +101,7 @@ impl Gateway {
             mock_key: MockAuthKey::random(),
             pool,
             slots: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
+            sessions: Arc::new(Sessions::default()),
             conn_ids: AtomicU64::new(0),
         });
         Ok(Gateway { listeners, shared })
@@ -119,8 +123,8 @@ impl Gateway {
     /// Accepts until `shutdown` completes; sessions run as their own tasks.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut tasks = tokio::task::JoinSet::new();
-        for l in self.listeners {
-            tasks.spawn(accept_loop(l, self.shared.clone()));
+        for (index, l) in self.listeners.into_iter().enumerate() {
+            tasks.spawn(accept_loop(l, index, self.shared.clone()));
         }
         if self.shared.pool.is_some() {
             let shared = self.shared.clone();
@@ -139,7 +143,7 @@ impl Gateway {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, index: usize, shared: Arc<Shared>) {
     let mut last_warning: Option<std::time::Instant> = None;
     let mut suppressed = 0u64;
     loop {
@@ -148,9 +152,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 let _ = tcp.set_nodelay(true);
                 match shared.slots.clone().try_acquire_owned() {
                     Ok(slot) => {
-                        let shared = shared.clone();
-                        tokio::spawn(async move {
-                            crate::session::serve(shared, tcp, peer).await;
+                        let id = shared.next_conn_id();
+                        let session_shared = shared.clone();
+                        shared.sessions.spawn(id, index, peer.ip(), async move {
+                            crate::session::serve(session_shared, id, tcp, peer).await;
                             drop(slot);
                         });
                     }

@@ -40,9 +40,9 @@ struct Admitted {
 }
 
 /// Serves one accepted TCP connection to its end.
-pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+pub async fn serve(shared: Arc<Shared>, conn_id: u64, tcp: TcpStream, peer: SocketAddr) {
     let mut d = Decision {
-        conn_id: shared.next_conn_id(),
+        conn_id,
         source: Some(peer),
         ..Decision::default()
     };
