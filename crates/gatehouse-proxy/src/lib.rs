@@ -32,6 +32,7 @@ pub mod refusal;
 pub mod relay;
 pub mod server;
 pub mod session;
+pub mod sessions;
 pub mod stream;
 pub mod tls;
 pub mod upstream;
