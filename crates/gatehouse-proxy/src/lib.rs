@@ -28,6 +28,7 @@ pub mod config;
 pub mod decision;
 pub mod pool;
 pub mod protocol;
+pub mod proxy_header;
 pub mod refusal;
 pub mod relay;
 pub mod server;
