@@ -43,18 +43,19 @@ impl Verdict {
     }
 }
 
-/// What a prefix in the trie points at.
+/// What a prefix in the trie points at: a rule and the index of its (group, source kind)
+/// in [`Compiled::origins`] (few distinct pairs, so 24 bytes per rule instead of 56).
 #[derive(Debug, Clone)]
 struct AclEntry {
     rule: RuleId,
-    group: GroupId,
-    via: SourceKind,
+    origin: u32,
 }
 
 #[derive(Debug, Clone)]
 struct Compiled {
     trie: JointPrefixMap<IpNet, u32>,
     entries: Vec<AclEntry>,
+    origins: Vec<(GroupId, SourceKind)>,
     next_expiry: Option<Timestamp>,
 }
 
@@ -144,13 +145,20 @@ impl Acl {
 
         let mut trie = JointPrefixMap::new();
         let mut entries: Vec<AclEntry> = Vec::with_capacity(applicable.len());
+        let mut origins: Vec<(GroupId, SourceKind)> = Vec::new();
+        let mut origin_index: HashMap<(&GroupId, SourceKind), u32> = HashMap::new();
         for rule in applicable {
             next_expiry = earliest(next_expiry, rule.expires_at);
             let index = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+            let origin = *origin_index
+                .entry((&rule.group_id, rule.source.kind()))
+                .or_insert_with(|| {
+                    origins.push((rule.group_id.clone(), rule.source.kind()));
+                    u32::try_from(origins.len() - 1).unwrap_or(u32::MAX)
+                });
             entries.push(AclEntry {
                 rule: rule.id.clone(),
-                group: rule.group_id.clone(),
-                via: rule.source.kind(),
+                origin,
             });
             match &rule.source {
                 Source::Cidr(net) => insert(&mut trie, &entries, *net, index),
@@ -170,6 +178,7 @@ impl Acl {
             compiled: Some(Compiled {
                 trie,
                 entries,
+                origins,
                 next_expiry,
             }),
         })
@@ -184,15 +193,18 @@ impl Acl {
         };
         let key = IpNet::from(canonical_addr(addr));
         match c.trie.get_lpm(&key) {
-            Some((matched, &index)) => match c.entries.get(index as usize) {
-                Some(e) => Verdict::Allowed {
-                    rule: e.rule.clone(),
-                    group: e.group.clone(),
-                    matched,
-                    via: e.via.clone(),
-                },
-                None => Verdict::Denied,
-            },
+            Some((matched, &index)) => {
+                let entry = c.entries.get(index as usize);
+                match entry.and_then(|e| Some((e, c.origins.get(e.origin as usize)?))) {
+                    Some((e, (group, via))) => Verdict::Allowed {
+                        rule: e.rule.clone(),
+                        group: group.clone(),
+                        matched,
+                        via: via.clone(),
+                    },
+                    None => Verdict::Denied,
+                }
+            }
             None => Verdict::Denied,
         }
     }
