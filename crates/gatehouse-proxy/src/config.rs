@@ -26,6 +26,10 @@ pub struct GatewayConfig {
     pub secrets: Arc<SecretSource>,
     /// Time budgets.
     pub limits: Limits,
+    /// Layer 1: security groups per listener (index = `listen` index).
+    pub network: crate::network::NetworkPolicy,
+    /// PROXY protocol from trusted balancers (all listeners).
+    pub proxy: Option<crate::proxy_header::ProxySettings>,
 }
 
 /// The loaded pg_hba.conf / pg_ident.conf and the facts matching needs.

@@ -37,6 +37,10 @@ pub enum Outcome {
     Aborted,
     /// A CancelRequest (forwarded or dropped).
     Cancel,
+    /// Layer 1: no ingress rule allows the source; closed before a byte was read.
+    NetworkDenied,
+    /// Layer 1: a live session ended because a changed rule no longer allows it.
+    NetworkRevoked,
 }
 
 impl Outcome {
@@ -48,6 +52,8 @@ impl Outcome {
             Outcome::UpstreamFailed => "upstream_failed",
             Outcome::Aborted => "aborted",
             Outcome::Cancel => "cancel",
+            Outcome::NetworkDenied => "network_denied",
+            Outcome::NetworkRevoked => "network_revoked",
         }
     }
 }
@@ -57,8 +63,10 @@ impl Outcome {
 pub struct Decision {
     /// Gateway-wide connection number.
     pub conn_id: u64,
-    /// The client's address.
+    /// The client's address (after any PROXY header).
     pub source: Option<SocketAddr>,
+    /// Layer 1's verdict, e.g. `allowed by sgr-… of sg-… (10.0.0.0/8)`.
+    pub network: Option<String>,
     /// TLS in use (`None` until negotiated).
     pub tls: bool,
     /// TLS client certificate subject DN, if one was verified.
@@ -87,6 +95,7 @@ impl Decision {
             target: "gatehouse::decision",
             conn = self.conn_id,
             source = %source,
+            network = %opt(&self.network),
             tls = self.tls,
             client_dn = %opt(&self.client_dn),
             user = %opt(&self.user),

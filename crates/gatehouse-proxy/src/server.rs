@@ -8,16 +8,20 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::auth::MockAuthKey;
 use crate::cancel::CancelRegistry;
 use crate::catalog::SecretSource;
 use crate::config::{GatewayConfig, Limits, Rules, Upstream};
+use crate::decision::{Decision, Outcome};
+use crate::network::{verdict_text, CompiledNetwork, NetworkPolicy};
 use crate::pool::UpstreamPool;
-use crate::sessions::Sessions;
 use crate::protocol::{encode_error_response, ErrorFields, Severity};
+use crate::proxy_header::{read_proxy_header, ProxySettings};
+use crate::sessions::Sessions;
 use crate::tls::ServerTls;
+use gatehouse_netacl::Timestamp;
 
 /// What every session of one gateway shares.
 pub struct Shared {
@@ -41,6 +45,12 @@ pub struct Shared {
     slots: Arc<Semaphore>,
     /// Live sessions, for policy re-checks.
     pub sessions: Arc<Sessions>,
+    /// Layer 1, as configured and as compiled now (swapped whole).
+    network: RwLock<Arc<(NetworkPolicy, CompiledNetwork)>>,
+    /// Wakes the network task when the policy changed.
+    network_changed: Notify,
+    /// PROXY protocol settings.
+    proxy: Option<ProxySettings>,
     conn_ids: AtomicU64,
 }
 
@@ -56,6 +66,44 @@ impl Shared {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The network policy and its compiled form in force now.
+    pub fn network(&self) -> Arc<(NetworkPolicy, CompiledNetwork)> {
+        self.network
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the network policy (compiled at once) and re-checks live sessions
+    /// on listeners that enforce on existing connections.
+    ///
+    /// # Errors
+    /// The policy does not compile; the running one stays.
+    pub fn reload_network(&self, policy: NetworkPolicy) -> Result<(), String> {
+        let compiled = policy
+            .compile(Timestamp::now())
+            .map_err(|e| network_errors(&e))?;
+        *self.network.write().unwrap_or_else(|p| p.into_inner()) = Arc::new((policy, compiled));
+        self.network_changed.notify_one();
+        Ok(())
+    }
+
+    /// Ends sessions the compiled policy no longer allows (on enforcing listeners).
+    fn enforce(&self) {
+        let net = self.network();
+        let closed = self.sessions.close_unless(|index, source| {
+            !net.1.enforces_on_existing(index) || net.1.check(index, source).is_allowed()
+        });
+        if closed > 0 {
+            tracing::info!(
+                target: "gatehouse::decision",
+                outcome = Outcome::NetworkRevoked.as_str(),
+                sessions = closed,
+                "sessions ended: their source is no longer allowed (enforce_on_existing)"
+            );
+        }
     }
 
     /// Replaces the rules and secret source for connections accepted from now on
@@ -91,6 +139,10 @@ impl Gateway {
             listeners.push(l);
         }
         let pool = config.upstream.reuse.map(UpstreamPool::new);
+        let compiled = config
+            .network
+            .compile(Timestamp::now())
+            .map_err(|errs| io::Error::other(network_errors(&errs)))?;
         let shared = Arc::new(Shared {
             tls: config.tls,
             rules: RwLock::new(config.rules),
@@ -102,6 +154,9 @@ impl Gateway {
             pool,
             slots: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
             sessions: Arc::new(Sessions::default()),
+            network: RwLock::new(Arc::new((config.network, compiled))),
+            network_changed: Notify::new(),
+            proxy: config.proxy,
             conn_ids: AtomicU64::new(0),
         });
         Ok(Gateway { listeners, shared })
@@ -126,6 +181,10 @@ impl Gateway {
         for (index, l) in self.listeners.into_iter().enumerate() {
             tasks.spawn(accept_loop(l, index, self.shared.clone()));
         }
+        {
+            let shared = self.shared.clone();
+            tasks.spawn(network_task(shared));
+        }
         if self.shared.pool.is_some() {
             let shared = self.shared.clone();
             tasks.spawn(async move {
@@ -143,6 +202,37 @@ impl Gateway {
     }
 }
 
+/// Recompiles the network policy when a rule or member expires, and enforces on
+/// existing sessions after each change (expiry or reload) within the second.
+async fn network_task(shared: Arc<Shared>) {
+    loop {
+        let wait = match shared.network().1.next_expiry() {
+            Some(t) => {
+                t.to_system_time()
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default()
+                    + Duration::from_millis(10)
+            }
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {
+                let policy = shared.network().0.clone();
+                if let Err(e) = shared.reload_network(policy) {
+                    tracing::error!(target: "gatehouse::server", error = %e, "network policy recompile failed");
+                }
+                // reload_network notified; the next iteration's select takes it.
+            }
+            _ = shared.network_changed.notified() => shared.enforce(),
+        }
+    }
+}
+
+fn network_errors(errs: &[gatehouse_netacl::ValidationError]) -> String {
+    let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    format!("network policy: {}", lines.join("; "))
+}
+
 async fn accept_loop(listener: TcpListener, index: usize, shared: Arc<Shared>) {
     let mut last_warning: Option<std::time::Instant> = None;
     let mut suppressed = 0u64;
@@ -150,18 +240,35 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Arc<Shared>) {
         match listener.accept().await {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
-                match shared.slots.clone().try_acquire_owned() {
-                    Ok(slot) => {
-                        let id = shared.next_conn_id();
-                        let session_shared = shared.clone();
-                        shared.sessions.spawn(id, index, peer.ip(), async move {
-                            crate::session::serve(session_shared, id, tcp, peer).await;
-                            drop(slot);
-                        });
-                    }
+                let slot = match shared.slots.clone().try_acquire_owned() {
+                    Ok(slot) => slot,
                     Err(_) => {
                         tokio::spawn(too_many(tcp, peer));
+                        continue;
                     }
+                };
+                if shared.proxy.is_none() {
+                    // Layer 1, before a byte is read.
+                    let verdict = shared.network().1.check(index, peer.ip());
+                    if !verdict.is_allowed() {
+                        drop(tcp);
+                        network_denied(&shared, peer, &verdict);
+                        continue;
+                    }
+                    let id = shared.next_conn_id();
+                    let session_shared = shared.clone();
+                    let network = verdict_text(&verdict);
+                    shared.sessions.spawn(id, index, peer.ip(), async move {
+                        crate::session::serve(session_shared, id, tcp, peer, network).await;
+                        drop(slot);
+                    });
+                } else {
+                    let id = shared.next_conn_id();
+                    let session_shared = shared.clone();
+                    shared.sessions.spawn(id, index, peer.ip(), async move {
+                        proxied(session_shared, id, index, tcp, peer).await;
+                        drop(slot);
+                    });
                 }
             }
             Err(e) => {
@@ -183,6 +290,55 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Arc<Shared>) {
             }
         }
     }
+}
+
+fn network_denied(shared: &Shared, source: SocketAddr, verdict: &gatehouse_netacl::Verdict) {
+    let d = Decision {
+        conn_id: shared.next_conn_id(),
+        source: Some(source),
+        network: Some(verdict_text(verdict)),
+        ..Decision::default()
+    };
+    d.log(
+        Outcome::NetworkDenied,
+        "closed: no ingress rule allows this source",
+    );
+}
+
+/// A connection on a gateway that accepts PROXY headers: the header (from a
+/// trusted balancer) names the real source, which layer 1 then checks; a header
+/// from an untrusted peer, or a missing required one, closes the connection.
+async fn proxied(
+    shared: Arc<Shared>,
+    id: u64,
+    index: usize,
+    mut tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let Some(settings) = shared.proxy.clone() else {
+        return;
+    };
+    let budget = shared.limits.auth_timeout.min(Duration::from_secs(10));
+    let source = match read_proxy_header(&mut tcp, peer, &settings, budget).await {
+        Ok(p) => p.client(peer),
+        Err(e) => {
+            let d = Decision {
+                conn_id: id,
+                source: Some(peer),
+                ..Decision::default()
+            };
+            d.log(Outcome::Aborted, &format!("PROXY protocol: {e}"));
+            return;
+        }
+    };
+    let verdict = shared.network().1.check(index, source.ip());
+    if !verdict.is_allowed() {
+        drop(tcp);
+        network_denied(&shared, source, &verdict);
+        return;
+    }
+    shared.sessions.set_source(id, source.ip());
+    crate::session::serve(shared.clone(), id, tcp, source, verdict_text(&verdict)).await;
 }
 
 /// PostgreSQL's answer when `max_connections` is reached: FATAL 53300, then close.

@@ -31,7 +31,11 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut map = self.sessions.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .sessions
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         map.remove(&self.id);
     }
 }
@@ -62,6 +66,14 @@ impl Sessions {
                 abort: handle.abort_handle(),
             },
         );
+    }
+
+    /// Records the session's real source once known (after a PROXY header).
+    pub fn set_source(&self, id: u64, source: IpAddr) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = map.get_mut(&id) {
+            e.source = source;
+        }
     }
 
     /// Ends every session for which `allowed(listener, source)` is false; returns
@@ -99,8 +111,12 @@ mod tests {
         let s = Arc::new(Sessions::default());
         let a: IpAddr = "127.0.0.2".parse().expect("ip");
         let b: IpAddr = "127.0.0.3".parse().expect("ip");
-        s.spawn(1, 0, a, async { tokio::time::sleep(Duration::from_secs(60)).await });
-        s.spawn(2, 0, b, async { tokio::time::sleep(Duration::from_secs(60)).await });
+        s.spawn(1, 0, a, async {
+            tokio::time::sleep(Duration::from_secs(60)).await
+        });
+        s.spawn(2, 0, b, async {
+            tokio::time::sleep(Duration::from_secs(60)).await
+        });
         s.spawn(3, 0, b, async {});
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(s.len(), 2, "the finished session removed itself");

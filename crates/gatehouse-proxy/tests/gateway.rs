@@ -9,6 +9,8 @@ mod harness;
 mod auth_methods;
 #[path = "gateway/clients.rs"]
 mod clients;
+#[path = "gateway/network.rs"]
+mod network;
 #[path = "gateway/tls.rs"]
 mod tls;
 #[path = "gateway/upstream.rs"]

@@ -33,7 +33,11 @@ fn toml(port: u16, c: &Cluster) -> String {
          [hba]\nfile = \"pg_hba.conf\"\npg_version = 18\n\n\
          [upstream]\nsocket_dir = \"{}\"\nport = {}\nauth = \"trust\"\n\n\
          [auth]\nsource = \"userlist\"\nuserlist_file = \"userlist.txt\"\n\n\
-         [log]\nformat = \"json\"\nlevel = \"gatehouse=info\"\n",
+         [log]\nformat = \"json\"\nlevel = \"gatehouse=info\"\n\n\
+         [network]\nattach = [\"sg-db\"]\n\
+         [[network.groups]]\nid = \"sg-db\"\nname = \"database\"\n\
+         [[network.rules]]\nid = \"sgr-local\"\ngroup_id = \"sg-db\"\nprotocol = \"tcp\"\n\
+         from_port = {port}\nto_port = {port}\nsource = {{ cidr = \"127.0.0.1/32\" }}\n",
         c.socket_dir().display(),
         c.port()
     )
@@ -52,7 +56,8 @@ fn check_reports_errors_with_locations() {
         dir.path(),
         "gatehouse.toml",
         "[listen]\naddresses = [\"127.0.0.1:6432\"]\n[hba]\nfile = \"pg_hba.conf\"\n\
-         [upstream]\nsocket_dir = \"/tmp\"\n[auth]\nsource = \"userlist\"\nuserlist_file = \"userlist.txt\"\n",
+         [upstream]\nsocket_dir = \"/tmp\"\n[auth]\nsource = \"userlist\"\nuserlist_file = \"userlist.txt\"\n\
+         [network]\nmode = \"open\"\n",
     );
     let o = gatehouse(&["check", "--config", cfg.to_str().expect("utf-8")]);
     assert_eq!(
@@ -64,6 +69,7 @@ fn check_reports_errors_with_locations() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("configuration OK"), "{out}");
     assert!(out.contains("warning: [tls] is not set"), "{out}");
+    assert!(out.contains("warning: [network] mode = \"open\""), "{out}");
 
     // A typo in a key: toml's own location.
     write(

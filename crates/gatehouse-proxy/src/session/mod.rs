@@ -40,9 +40,16 @@ struct Admitted {
 }
 
 /// Serves one accepted TCP connection to its end.
-pub async fn serve(shared: Arc<Shared>, conn_id: u64, tcp: TcpStream, peer: SocketAddr) {
+pub async fn serve(
+    shared: Arc<Shared>,
+    conn_id: u64,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    network: String,
+) {
     let mut d = Decision {
         conn_id,
+        network: Some(network),
         source: Some(peer),
         ..Decision::default()
     };

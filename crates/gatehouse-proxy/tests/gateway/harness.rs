@@ -23,6 +23,8 @@ pub const SETUP_SQL: &str = include_str!("../../../../docs/upstream-setup.sql");
 pub struct Gw {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The running gateway's shared state (reloads, registry).
+    pub shared: Arc<gatehouse_proxy::server::Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -74,7 +76,9 @@ pub fn start(mut config: GatewayConfig) -> Gw {
             .expect("runtime");
         rt.block_on(async move {
             let gw = Gateway::bind(config).await.expect("bind");
-            addr_tx.send(gw.local_addrs()[0]).expect("send addr");
+            addr_tx
+                .send((gw.local_addrs()[0], gw.shared()))
+                .expect("send addr");
             gw.run(async {
                 let _ = stop_rx.await;
             })
@@ -82,11 +86,12 @@ pub fn start(mut config: GatewayConfig) -> Gw {
         });
         rt.shutdown_timeout(Duration::from_secs(1));
     });
-    let addr = addr_rx
+    let (addr, shared) = addr_rx
         .recv_timeout(Duration::from_secs(10))
         .expect("gateway started");
     Gw {
         addr,
+        shared,
         stop: Some(stop_tx),
         thread: Some(thread),
     }
@@ -193,6 +198,8 @@ pub fn config(
         }),
         secrets: Arc::new(secrets),
         limits: Limits::default(),
+        network: gatehouse_proxy::network::NetworkPolicy::open(1),
+        proxy: None,
     }
 }
 

@@ -21,7 +21,10 @@ use gatehouse_proxy::tls::{
     upstream_client_config, ServerTls, TlsSettings, TlsVersion, UpstreamTlsMode,
 };
 
-use super::file::{FileConfig, LogSection};
+use super::file::{FileConfig, LogSection, NetworkSection};
+use gatehouse_netacl::Snapshot;
+use gatehouse_proxy::network::{ListenerNetwork, NetworkPolicy};
+use gatehouse_proxy::proxy_header::ProxySettings;
 
 /// A loaded configuration: the gateway's part, the log settings, and warnings
 /// worth printing (`check` prints them; `serve` logs them).
@@ -374,6 +377,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
         );
     }
 
+    let (network, proxy) = network_policy(path, file.network, &listen, &mut warnings)?;
+
     Ok(Loaded {
         gateway: GatewayConfig {
             listen,
@@ -390,8 +395,75 @@ pub fn load(path: &Path) -> Result<Loaded> {
                 connect_timeout,
                 max_connections: file.listen.max_connections.max(1),
             },
+            network,
+            proxy,
         },
         log: file.log,
         warnings,
     })
+}
+
+/// `[network]` → the policy per listener and the PROXY settings. No section, or no
+/// group attached, refuses to start unless `mode = "open"` (AWS has no "no group").
+fn network_policy(
+    path: &Path,
+    section: Option<NetworkSection>,
+    listen: &[SocketAddr],
+    warnings: &mut Vec<String>,
+) -> Result<(NetworkPolicy, Option<ProxySettings>)> {
+    let Some(n) = section else {
+        bail!(
+            "{}: no [network] section: attach security groups ([network] attach = [\"sg-…\"] with \
+             [[network.groups]] and [[network.rules]]), or say mode = \"open\" to accept every source",
+            path.display()
+        );
+    };
+    let proxy = n.proxy_protocol.map(|p| ProxySettings {
+        trusted: p.trusted,
+        required: p.required,
+    });
+    let snapshot = Snapshot {
+        groups: n.groups,
+        rules: n.rules,
+        prefix_lists: n.prefix_lists,
+        members: n.members,
+    };
+    let open = match n.mode.as_str() {
+        "open" => true,
+        "groups" => false,
+        other => bail!(
+            "{}: [network] mode: {other:?} (expected \"groups\" or \"open\")",
+            path.display()
+        ),
+    };
+    if open {
+        warnings.push(
+            "[network] mode = \"open\": no security group is checked; every source address may connect".into(),
+        );
+    } else if n.attach.is_empty() {
+        bail!(
+            "{}: [network] attach is empty: a listener with no security group refuses to start \
+             (attach groups, or say mode = \"open\")",
+            path.display()
+        );
+    }
+    let policy = NetworkPolicy {
+        listeners: listen
+            .iter()
+            .map(|a| ListenerNetwork {
+                port: a.port(),
+                groups: if open { Vec::new() } else { n.attach.clone() },
+                open,
+            })
+            .collect(),
+        snapshot,
+    };
+    if let Err(errs) = policy.compile(gatehouse_netacl::Timestamp::now()) {
+        let lines: Vec<String> = errs
+            .iter()
+            .map(|e| format!("{}: [network] {e}", path.display()))
+            .collect();
+        bail!("{}", lines.join("\n"));
+    }
+    Ok((policy, proxy))
 }

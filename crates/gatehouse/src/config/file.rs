@@ -23,6 +23,54 @@ pub struct FileConfig {
     /// `[log]`.
     #[serde(default)]
     pub log: LogSection,
+    /// `[network]`: security groups (layer 1) and the PROXY protocol.
+    pub network: Option<NetworkSection>,
+}
+
+/// `[network]`: AWS security-group semantics (docs/security-groups.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// `"groups"` (default): listeners allow only what their groups' ingress rules
+    /// allow; `"open"`: no layer-1 check (must be said explicitly).
+    #[serde(default = "default_network_mode")]
+    pub mode: String,
+    /// Security group ids attached to every listener.
+    #[serde(default)]
+    pub attach: Vec<gatehouse_netacl::GroupId>,
+    /// `[[network.groups]]`.
+    #[serde(default)]
+    pub groups: Vec<gatehouse_netacl::SecurityGroup>,
+    /// `[[network.rules]]`: ingress rules.
+    #[serde(default)]
+    pub rules: Vec<gatehouse_netacl::IngressRule>,
+    /// `[[network.prefix_lists]]`.
+    #[serde(default)]
+    pub prefix_lists: Vec<gatehouse_netacl::PrefixList>,
+    /// `[[network.members]]`: addresses registered in groups (for group-referenced sources).
+    #[serde(default)]
+    pub members: Vec<gatehouse_netacl::Member>,
+    /// `[network.proxy_protocol]`.
+    pub proxy_protocol: Option<ProxyProtocolSection>,
+}
+
+fn default_network_mode() -> String {
+    "groups".into()
+}
+
+/// `[network.proxy_protocol]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyProtocolSection {
+    /// Balancers whose PROXY header is believed (CIDRs).
+    pub trusted: Vec<ipnet::IpNet>,
+    /// Connections from trusted peers must carry a header (default true).
+    #[serde(default = "default_true")]
+    pub required: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[listen]`.
