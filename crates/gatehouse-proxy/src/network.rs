@@ -34,7 +34,7 @@ pub struct NetworkPolicy {
 }
 
 /// A policy compiled for a moment: one ACL per listener.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CompiledNetwork {
     acls: Vec<Acl>,
     enforce: Vec<bool>,

@@ -7,6 +7,7 @@
 
 mod config;
 mod engine_args;
+mod explain_cmd;
 mod hba_cmd;
 mod ident_cmd;
 mod output;
@@ -35,6 +36,8 @@ enum Command {
     Serve(serve_cmd::ConfigArg),
     /// Validate gatehouse.toml and every file it names (like `nginx -t`).
     Check(serve_cmd::ConfigArg),
+    /// Say which security-group rule and pg_hba.conf line decide a connection.
+    Explain(explain_cmd::ExplainArgs),
     /// pg_ident.conf: lint a file, or check a user name map.
     Ident {
         #[command(subcommand)]
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Hba { command } => hba_cmd::run(command, &mut out),
         Command::Ident { command } => ident_cmd::run(command, &mut out),
         Command::Check(args) => serve_cmd::check(&args, &mut out),
+        Command::Explain(args) => explain_cmd::run(&args, &mut out),
         Command::Serve(_) => Ok(2),
     };
     match result {

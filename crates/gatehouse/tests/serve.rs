@@ -229,3 +229,80 @@ fn serve_admits_refuses_and_logs_each_decision() {
         "{log}"
     );
 }
+
+#[test]
+fn explain_names_the_rule_and_the_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "pg_hba.conf",
+        "host all app 127.0.0.0/8 scram-sha-256\nhost all all 0.0.0.0/0 reject\n",
+    );
+    let cfg = write(
+        dir.path(),
+        "gatehouse.toml",
+        "[listen]\naddresses = [\"127.0.0.1:6432\"]\n[hba]\nfile = \"pg_hba.conf\"\n\
+         [upstream]\nsocket_dir = \"/tmp\"\n\
+         [network]\nattach = [\"sg-db\"]\n\
+         [[network.groups]]\nid = \"sg-db\"\nname = \"database\"\n\
+         [[network.rules]]\nid = \"sgr-loopback\"\ngroup_id = \"sg-db\"\nprotocol = \"tcp\"\n\
+         from_port = 6432\nto_port = 6432\nsource = { cidr = \"127.0.0.0/8\" }\ndescription = \"local\"\n\
+         [[network.rules]]\nid = \"sgr-admin\"\ngroup_id = \"sg-db\"\nprotocol = \"tcp\"\n\
+         from_port = 22\nto_port = 22\nsource = { cidr = \"10.0.0.0/8\" }\n",
+    );
+    let c = cfg.to_str().expect("utf-8");
+    let o = gatehouse(&[
+        "explain",
+        "--config",
+        c,
+        "--address",
+        "127.0.0.9",
+        "--user",
+        "app",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("sgr-loopback") && out.contains("pg_hba.conf:1"),
+        "{out}"
+    );
+    assert!(out.contains("method scram-sha-256"), "{out}");
+
+    // A source no rule allows on this port (sgr-admin is for port 22).
+    let o = gatehouse(&[
+        "explain",
+        "--config",
+        c,
+        "--address",
+        "10.1.2.3",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["admitted"], false);
+    assert_eq!(v["network"]["outcome"]["result"], "denied", "{v}");
+    let text = v.to_string();
+    assert!(
+        text.contains("sgr-admin") && text.contains("port_not_covered"),
+        "{v}"
+    );
+
+    // Allowed by the network, refused by pg_hba.conf's reject line.
+    let o = gatehouse(&[
+        "explain",
+        "--config",
+        c,
+        "--address",
+        "127.0.0.9",
+        "--user",
+        "mallory",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("method reject"));
+}
