@@ -4,8 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use prefix_trie::joint::map::Entry as TrieEntry;
-use prefix_trie::joint::JointPrefixMap;
+use iptrie::{IpLCTrieMap, IpRTrieMap};
 use serde::Serialize;
 
 use crate::id::{GroupId, RuleId};
@@ -43,30 +42,45 @@ impl Verdict {
     }
 }
 
-/// What a prefix in the trie points at: a rule and the index of its (group, source kind)
-/// in [`Compiled::origins`] (few distinct pairs, so 24 bytes per rule instead of 56).
+/// What a prefix in the trie points at, stored in the trie itself so a lookup touches no
+/// other table: the rule and the index of its (group, source kind) in
+/// [`Compiled::origins`] (few distinct pairs). `None` only at the trie's two roots
+/// (0.0.0.0/0 and ::/0 always exist) while no rule gives them.
+type TrieValue = Option<AclEntry>;
+
 #[derive(Debug, Clone)]
 struct AclEntry {
     rule: RuleId,
     origin: u32,
 }
 
-#[derive(Debug, Clone)]
 struct Compiled {
-    trie: JointPrefixMap<IpNet, u32>,
-    entries: Vec<AclEntry>,
+    trie: IpLCTrieMap<TrieValue>,
+    prefixes: usize,
+    rules: usize,
     origins: Vec<(GroupId, SourceKind)>,
     next_expiry: Option<Timestamp>,
 }
 
 /// The ingress rules that apply to one listener at one moment, compiled into a single
-/// longest-prefix-match trie (`prefix-trie`'s tree bitmap) holding every CIDR source,
-/// prefix list entry and member address of every applicable rule, each prefix mapped to
-/// the rule that put it there. Immutable; cheap to share behind an `Arc` and swap whole
-/// when the snapshot changes or [`Acl::next_expiry`] passes.
-#[derive(Debug, Clone)]
+/// longest-prefix-match structure (`iptrie`'s level-compressed trie, IPv4 and IPv6 side by
+/// side) holding every CIDR source, prefix list entry and member address of every
+/// applicable rule, each prefix mapped to the rule that put it there. Immutable; share it
+/// behind an `Arc` and swap it whole when the snapshot changes or [`Acl::next_expiry`]
+/// passes.
 pub struct Acl {
     compiled: Option<Compiled>,
+}
+
+impl std::fmt::Debug for Acl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acl")
+            .field("open", &self.is_open())
+            .field("rules", &self.rule_count())
+            .field("prefixes", &self.prefix_count())
+            .field("next_expiry", &self.next_expiry())
+            .finish()
+    }
 }
 
 fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
@@ -143,41 +157,39 @@ impl Acl {
             }
         }
 
-        let mut trie = JointPrefixMap::new();
-        let mut entries: Vec<AclEntry> = Vec::with_capacity(applicable.len());
+        let mut trie: IpRTrieMap<TrieValue> = IpRTrieMap::with_roots(None, None);
+        let mut prefixes = 0;
+        let rules = applicable.len();
         let mut origins: Vec<(GroupId, SourceKind)> = Vec::new();
         let mut origin_index: HashMap<(&GroupId, SourceKind), u32> = HashMap::new();
         for rule in applicable {
             next_expiry = earliest(next_expiry, rule.expires_at);
-            let index = u32::try_from(entries.len()).unwrap_or(u32::MAX);
             let origin = *origin_index
                 .entry((&rule.group_id, rule.source.kind()))
                 .or_insert_with(|| {
                     origins.push((rule.group_id.clone(), rule.source.kind()));
                     u32::try_from(origins.len() - 1).unwrap_or(u32::MAX)
                 });
-            entries.push(AclEntry {
-                rule: rule.id.clone(),
-                origin,
-            });
+            let mut put = |net: IpNet| prefixes += insert(&mut trie, net, &rule.id, origin);
             match &rule.source {
-                Source::Cidr(net) => insert(&mut trie, &entries, *net, index),
+                Source::Cidr(net) => put(*net),
                 Source::PrefixList(id) => {
                     for e in lists.get(id).map(|p| p.entries.as_slice()).unwrap_or(&[]) {
-                        insert(&mut trie, &entries, e.cidr.trunc(), index);
+                        put(e.cidr.trunc());
                     }
                 }
                 Source::Group(id) => {
                     for net in members.get(id).map(Vec::as_slice).unwrap_or(&[]) {
-                        insert(&mut trie, &entries, *net, index);
+                        put(*net);
                     }
                 }
             }
         }
         Ok(Acl {
             compiled: Some(Compiled {
-                trie,
-                entries,
+                trie: trie.compress(),
+                prefixes,
+                rules,
                 origins,
                 next_expiry,
             }),
@@ -192,19 +204,18 @@ impl Acl {
             return Verdict::Open;
         };
         let key = IpNet::from(canonical_addr(addr));
-        match c.trie.get_lpm(&key) {
-            Some((matched, &index)) => {
-                let entry = c.entries.get(index as usize);
-                match entry.and_then(|e| Some((e, c.origins.get(e.origin as usize)?))) {
-                    Some((e, (group, via))) => Verdict::Allowed {
-                        rule: e.rule.clone(),
-                        group: group.clone(),
-                        matched,
-                        via: via.clone(),
-                    },
-                    None => Verdict::Denied,
-                }
-            }
+        let (matched, entry) = c.trie.lookup(&key);
+        match entry
+            .as_ref()
+            .and_then(|e| Some((e, c.origins.get(e.origin as usize)?)))
+        {
+            Some((e, (group, via))) => Verdict::Allowed {
+                rule: e.rule.clone(),
+                group: group.clone(),
+                matched,
+                via: via.clone(),
+            },
+            // Only a root that no rule gave contains the address.
             None => Verdict::Denied,
         }
     }
@@ -224,38 +235,43 @@ impl Acl {
 
     /// Number of distinct prefixes in the trie (0 for an open ACL).
     pub fn prefix_count(&self) -> usize {
-        self.compiled.as_ref().map_or(0, |c| c.trie.len())
+        self.compiled.as_ref().map_or(0, |c| c.prefixes)
     }
 
     /// Number of rules that applied (port covered, unexpired), whether or not they put a
     /// prefix in the trie.
     pub fn rule_count(&self) -> usize {
-        self.compiled.as_ref().map_or(0, |c| c.entries.len())
-    }
-
-    /// Bytes the trie itself reports using (the rule table and ids are not counted).
-    pub fn trie_bytes(&self) -> usize {
-        self.compiled
-            .as_ref()
-            .map_or(0, |c| c.trie.t1.mem_size() + c.trie.t2.mem_size())
+        self.compiled.as_ref().map_or(0, |c| c.rules)
     }
 }
 
-/// Inserts `net -> index`, keeping the lowest rule id when the prefix is already there.
-fn insert(trie: &mut JointPrefixMap<IpNet, u32>, entries: &[AclEntry], net: IpNet, index: u32) {
-    match trie.entry(net) {
-        TrieEntry::Vacant(v) => {
-            v.insert(index);
-        }
-        TrieEntry::Occupied(o) => {
-            let existing = *o.get();
-            let lower = match (entries.get(index as usize), entries.get(existing as usize)) {
-                (Some(new), Some(old)) => new.rule < old.rule,
-                _ => false,
-            };
-            if lower {
-                o.insert(index);
+/// Inserts `net -> rule`, keeping the lowest rule id when the prefix is already there.
+/// Returns 1 when the prefix is new, else 0.
+fn insert(trie: &mut IpRTrieMap<TrieValue>, net: IpNet, rule: &RuleId, origin: u32) -> usize {
+    let entry = || {
+        Some(AclEntry {
+            rule: rule.clone(),
+            origin,
+        })
+    };
+    match trie.get_mut(&net) {
+        Some(Some(existing)) => {
+            if *rule < existing.rule {
+                *existing = AclEntry {
+                    rule: rule.clone(),
+                    origin,
+                };
             }
+            0
+        }
+        // A root that no rule gave yet.
+        Some(root) => {
+            *root = entry();
+            1
+        }
+        None => {
+            trie.insert(net, entry());
+            1
         }
     }
 }

@@ -297,7 +297,11 @@ impl fmt::Display for Explanation {
                         writeln!(f, "    {} from {}: {}", r.rule, r.source, r.reason)?;
                     }
                     if g.rules.len() > MAX_LISTED_RULES {
-                        writeln!(f, "    … and {} more rules", g.rules.len() - MAX_LISTED_RULES)?;
+                        writeln!(
+                            f,
+                            "    … and {} more rules",
+                            g.rules.len() - MAX_LISTED_RULES
+                        )?;
                     }
                 }
                 Ok(())

@@ -155,12 +155,18 @@ id_type!(
 );
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn accepts_aws_and_named_ids() {
-        for ok in ["sg-01234567", "sg-0123456789abcdef0", "sg-db", "sg-app-tier-2"] {
+        for ok in [
+            "sg-01234567",
+            "sg-0123456789abcdef0",
+            "sg-db",
+            "sg-app-tier-2",
+        ] {
             assert!(GroupId::new(ok).is_ok(), "{ok}");
         }
         assert!(RuleId::new("sgr-0123456789abcdef0").is_ok());
@@ -172,7 +178,9 @@ mod tests {
     #[test]
     fn rejects_malformed_ids() {
         let long = format!("sg-{}", "a".repeat(65));
-        for bad in ["", "sg-", "sg_db", "SG-db", "sg-DB", "sg-db.1", "sgr-1", "pl-x", &long] {
+        for bad in [
+            "", "sg-", "sg_db", "SG-db", "sg-DB", "sg-db.1", "sgr-1", "pl-x", &long,
+        ] {
             let err = GroupId::new(bad).unwrap_err();
             assert_eq!(err.value, bad);
             assert!(err.to_string().contains("security group id"), "{err}");
@@ -187,7 +195,9 @@ mod tests {
         let r = RuleId::generate();
         assert_eq!(g.as_str().len(), 3 + 17);
         assert_eq!(r.as_str().len(), 4 + 17);
-        assert!(r.as_str()[4..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(r.as_str()[4..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_ne!(RuleId::generate(), RuleId::generate());
         assert!(GroupId::new(g.as_str()).is_ok());
     }

@@ -40,6 +40,14 @@
 //! - `enforce_on_existing` (end live sessions a change no longer allows) is gatehouse's;
 //!   AWS keeps tracked connections.
 //!
+//! # Performance
+//! The compiled structure is `iptrie`'s level-compressed trie (IPv4 and IPv6 side by side),
+//! chosen over a tree bitmap because a host lookup in a large IPv6 table touches a few
+//! levels instead of up to 26. With 1,000,000 CIDR rules (70 % IPv4 /8-/32, 30 % IPv6
+//! /32-/128) on the 2-core development machine: compile about 1.2 s, [`Acl::check`] about
+//! 170 ns median for a hit and 90-125 ns for a miss, about 90 MiB for the compiled ACL
+//! (`benches/netacl.rs`, `examples/netacl_memory.rs`).
+//!
 //! ```
 //! use gatehouse_netacl::*;
 //! let snapshot: Snapshot = toml::from_str(r#"
@@ -71,8 +79,7 @@ pub mod validate;
 
 pub use acl::{Acl, Verdict};
 pub use explain::{
-    explain, AllowedBy, Explanation, GroupReport, NotApplied, Outcome, RuleReport,
-    MAX_LISTED_RULES,
+    explain, AllowedBy, Explanation, GroupReport, NotApplied, Outcome, RuleReport, MAX_LISTED_RULES,
 };
 pub use id::{GroupId, IdError, PrefixListId, RuleId, GENERATED_HEX_DIGITS, MAX_ID_SUFFIX};
 pub use ipnet::IpNet;

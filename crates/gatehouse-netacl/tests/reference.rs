@@ -54,9 +54,17 @@ struct Case {
 /// A prefix of the given family with `len` bits of `bits` (host bits cleared).
 fn prefix(v4: bool, bits: u128, len: u8) -> IpNet {
     if v4 {
-        IpNet::V4(Ipv4Net::new(Ipv4Addr::from(bits as u32), len % 33).unwrap().trunc())
+        IpNet::V4(
+            Ipv4Net::new(Ipv4Addr::from(bits as u32), len % 33)
+                .unwrap()
+                .trunc(),
+        )
     } else {
-        IpNet::V6(Ipv6Net::new(Ipv6Addr::from(bits), len % 129).unwrap().trunc())
+        IpNet::V6(
+            Ipv6Net::new(Ipv6Addr::from(bits), len % 129)
+                .unwrap()
+                .trunc(),
+        )
     }
 }
 
@@ -117,8 +125,22 @@ fn gen_case() -> impl Strategy<Value = Case> {
         1 => (0..LISTS.len()).prop_map(GenSource::List),
         2 => (0..GROUPS.len()).prop_map(GenSource::Group),
     ];
-    let rule = (0..GROUPS.len(), prop::bool::weighted(0.15), 6428u16..6436, 0u16..4, source, gen_expiry())
-        .prop_map(|(group, all, from, span, source, expiry)| GenRule { group, all, from, span, source, expiry });
+    let rule = (
+        0..GROUPS.len(),
+        prop::bool::weighted(0.15),
+        6428u16..6436,
+        0u16..4,
+        source,
+        gen_expiry(),
+    )
+        .prop_map(|(group, all, from, span, source, expiry)| GenRule {
+            group,
+            all,
+            from,
+            span,
+            source,
+            expiry,
+        });
     (
         pool,
         prop::collection::vec(rule, 0..24),
@@ -128,15 +150,17 @@ fn gen_case() -> impl Strategy<Value = Case> {
         6428u16..6438,
         prop::collection::vec(gen_addr(), 1..24),
     )
-        .prop_map(|(pool, rules, lists, members, attached, port, addrs)| Case {
-            pool,
-            rules,
-            lists,
-            members,
-            attached,
-            port,
-            addrs,
-        })
+        .prop_map(
+            |(pool, rules, lists, members, attached, port, addrs)| Case {
+                pool,
+                rules,
+                lists,
+                members,
+                attached,
+                port,
+                addrs,
+            },
+        )
 }
 
 fn at(delta: i64) -> Timestamp {
@@ -154,7 +178,13 @@ fn build(case: &Case) -> Snapshot {
         cidrs.sort();
         cidrs.dedup();
         let mut pl = prefix_list(LISTS[i], cidrs.len().max(1) as u32, &[]);
-        pl.entries = cidrs.into_iter().map(|cidr| PrefixListEntry { cidr, description: None }).collect();
+        pl.entries = cidrs
+            .into_iter()
+            .map(|cidr| PrefixListEntry {
+                cidr,
+                description: None,
+            })
+            .collect();
         s.prefix_lists.push(pl);
     }
     for (i, r) in case.rules.iter().enumerate() {
@@ -165,7 +195,13 @@ fn build(case: &Case) -> Snapshot {
         };
         // Ids whose text order differs from their position, so ties are really decided.
         let id = format!("sgr-{:x}", (i * 7919) % 10007);
-        let mut rule = tcp(&id, GROUPS[r.group], i32::from(r.from), i32::from(r.from + r.span), source);
+        let mut rule = tcp(
+            &id,
+            GROUPS[r.group],
+            i32::from(r.from),
+            i32::from(r.from + r.span),
+            source,
+        );
         if r.all {
             rule.protocol = Protocol::All;
             rule.from_port = -1;
@@ -186,7 +222,12 @@ fn build(case: &Case) -> Snapshot {
 
 /// Brute force: every applicable rule's prefixes, longest containing prefix wins, then
 /// the lowest rule id.
-fn reference(s: &Snapshot, port: u16, attached: &[GroupId], addr: IpAddr) -> (Verdict, Option<Timestamp>) {
+fn reference(
+    s: &Snapshot,
+    port: u16,
+    attached: &[GroupId],
+    addr: IpAddr,
+) -> (Verdict, Option<Timestamp>) {
     let addr = match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
@@ -195,7 +236,8 @@ fn reference(s: &Snapshot, port: u16, attached: &[GroupId], addr: IpAddr) -> (Ve
     let mut best: Option<(u8, RuleId, GroupId, IpNet, SourceKind)> = None;
     let mut expiry: Option<Timestamp> = None;
     for r in &s.rules {
-        let ports_ok = r.protocol == Protocol::All || (r.from_port..=r.to_port).contains(&i32::from(port));
+        let ports_ok =
+            r.protocol == Protocol::All || (r.from_port..=r.to_port).contains(&i32::from(port));
         if !attached.contains(&r.group_id) || !ports_ok || !live(r.expires_at) {
             continue;
         }
@@ -203,12 +245,20 @@ fn reference(s: &Snapshot, port: u16, attached: &[GroupId], addr: IpAddr) -> (Ve
         let (prefixes, via): (Vec<IpNet>, SourceKind) = match &r.source {
             Source::Cidr(n) => (vec![*n], SourceKind::Cidr),
             Source::PrefixList(id) => (
-                s.prefix_lists.iter().filter(|p| &p.id == id).flat_map(|p| p.entries.iter().map(|e| e.cidr)).collect(),
+                s.prefix_lists
+                    .iter()
+                    .filter(|p| &p.id == id)
+                    .flat_map(|p| p.entries.iter().map(|e| e.cidr))
+                    .collect(),
                 SourceKind::PrefixList(id.clone()),
             ),
             Source::Group(g) => {
                 let mut nets = Vec::new();
-                for m in s.members.iter().filter(|m| &m.group_id == g && live(m.expires_at)) {
+                for m in s
+                    .members
+                    .iter()
+                    .filter(|m| &m.group_id == g && live(m.expires_at))
+                {
                     expiry = [expiry, m.expires_at].into_iter().flatten().min();
                     let a = match m.address {
                         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
@@ -225,22 +275,38 @@ fn reference(s: &Snapshot, port: u16, attached: &[GroupId], addr: IpAddr) -> (Ve
             }
             let better = match &best {
                 None => true,
-                Some((len, id, ..)) => p.prefix_len() > *len || (p.prefix_len() == *len && r.id < *id),
+                Some((len, id, ..)) => {
+                    p.prefix_len() > *len || (p.prefix_len() == *len && r.id < *id)
+                }
             };
             if better {
-                best = Some((p.prefix_len(), r.id.clone(), r.group_id.clone(), p, via.clone()));
+                best = Some((
+                    p.prefix_len(),
+                    r.id.clone(),
+                    r.group_id.clone(),
+                    p,
+                    via.clone(),
+                ));
             }
         }
     }
     let verdict = match best {
-        Some((_, rule, group, matched, via)) => Verdict::Allowed { rule, group, matched, via },
+        Some((_, rule, group, matched, via)) => Verdict::Allowed {
+            rule,
+            group,
+            matched,
+            via,
+        },
         None => Verdict::Denied,
     };
     (verdict, expiry)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    // 1000 cases unless PROPTEST_CASES says otherwise.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
+    ))]
 
     #[test]
     fn check_matches_brute_force(case in gen_case()) {
@@ -281,5 +347,8 @@ fn generator_exercises_allow_and_deny() {
             }
         }
     }
-    assert!(allowed > 200 && denied > 200 && v6_allowed > 50, "{allowed} {denied} {v6_allowed}");
+    assert!(
+        allowed > 200 && denied > 200 && v6_allowed > 50,
+        "{allowed} {denied} {v6_allowed}"
+    );
 }

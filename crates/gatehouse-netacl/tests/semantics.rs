@@ -16,15 +16,33 @@ fn allowed_rule(acl: &Acl, addr: &str) -> Option<String> {
 #[test]
 fn port_range_is_inclusive_at_both_ends() {
     let s = db_with(vec![tcp("sgr-1", "sg-db", 6000, 6999, cidr("10.0.0.0/8"))]);
-    for (port, ok) in [(5999, false), (6000, true), (6432, true), (6999, true), (7000, false)] {
+    for (port, ok) in [
+        (5999, false),
+        (6000, true),
+        (6432, true),
+        (6999, true),
+        (7000, false),
+    ] {
         let acl = compile(&s, port, &["sg-db"]);
         assert_eq!(acl.check(ip("10.1.2.3")).is_allowed(), ok, "port {port}");
     }
     let s = db_with(vec![tcp("sgr-1", "sg-db", 0, 0, cidr("10.0.0.0/8"))]);
-    assert!(compile(&s, 0, &["sg-db"]).check(ip("10.0.0.1")).is_allowed());
-    let s = db_with(vec![tcp("sgr-1", "sg-db", 65535, 65535, cidr("10.0.0.0/8"))]);
-    assert!(compile(&s, 65535, &["sg-db"]).check(ip("10.0.0.1")).is_allowed());
-    assert!(!compile(&s, 65534, &["sg-db"]).check(ip("10.0.0.1")).is_allowed());
+    assert!(compile(&s, 0, &["sg-db"])
+        .check(ip("10.0.0.1"))
+        .is_allowed());
+    let s = db_with(vec![tcp(
+        "sgr-1",
+        "sg-db",
+        65535,
+        65535,
+        cidr("10.0.0.0/8"),
+    )]);
+    assert!(compile(&s, 65535, &["sg-db"])
+        .check(ip("10.0.0.1"))
+        .is_allowed());
+    assert!(!compile(&s, 65534, &["sg-db"])
+        .check(ip("10.0.0.1"))
+        .is_allowed());
 }
 
 #[test]
@@ -33,7 +51,10 @@ fn protocol_all_covers_every_port() {
     r.protocol = Protocol::All;
     let s = db_with(vec![r]);
     for port in [0, 1, 5432, 6432, 65535] {
-        assert_eq!(allowed_rule(&compile(&s, port, &["sg-db"]), "10.9.9.9").as_deref(), Some("sgr-1"));
+        assert_eq!(
+            allowed_rule(&compile(&s, port, &["sg-db"]), "10.9.9.9").as_deref(),
+            Some("sgr-1")
+        );
     }
 }
 
@@ -69,10 +90,21 @@ fn zero_prefixes_allow_their_family_only() {
 
 #[test]
 fn ipv4_mapped_addresses_are_checked_as_ipv4() {
-    let s = db_with(vec![tcp("sgr-1", "sg-db", 6432, 6432, cidr("198.51.100.0/24"))]);
+    let s = db_with(vec![tcp(
+        "sgr-1",
+        "sg-db",
+        6432,
+        6432,
+        cidr("198.51.100.0/24"),
+    )]);
     let acl = compile(&s, 6432, &["sg-db"]);
     match acl.check(ip("::ffff:198.51.100.10")) {
-        Verdict::Allowed { matched, via, group, .. } => {
+        Verdict::Allowed {
+            matched,
+            via,
+            group,
+            ..
+        } => {
             assert_eq!(matched, net("198.51.100.0/24"));
             assert_eq!(via, SourceKind::Cidr);
             assert_eq!(group, gid("sg-db"));
@@ -92,7 +124,11 @@ fn expiry_boundary_is_exclusive_at_now() {
     later.expires_at = Some(NOW.plus_secs(1));
     let s = db_with(vec![at_now, later]);
     let acl = compile(&s, 6432, &["sg-db"]);
-    assert_eq!(acl.check(ip("10.0.0.1")), Verdict::Denied, "expires_at == now is expired");
+    assert_eq!(
+        acl.check(ip("10.0.0.1")),
+        Verdict::Denied,
+        "expires_at == now is expired"
+    );
     assert_eq!(allowed_rule(&acl, "192.168.1.1").as_deref(), Some("sgr-2"));
     assert_eq!(acl.next_expiry(), Some(NOW.plus_secs(1)));
     // Recompiled at the next expiry, the second rule is gone too.
@@ -120,27 +156,45 @@ fn next_expiry_counts_only_applicable_rules_and_used_members() {
         r.expires_at = Some(NOW.plus_secs(7));
         r
     });
-    s.members.push(member("sg-app", "10.0.3.7", Some(NOW.0 + 50)));
+    s.members
+        .push(member("sg-app", "10.0.3.7", Some(NOW.0 + 50)));
     s.members.push(member("sg-app", "10.0.3.8", Some(NOW.0)));
-    s.members.push(member("sg-other", "10.0.3.9", Some(NOW.0 + 3)));
+    s.members
+        .push(member("sg-other", "10.0.3.9", Some(NOW.0 + 3)));
     let acl = compile(&s, 6432, &["sg-db"]);
     assert_eq!(acl.next_expiry(), Some(NOW.plus_secs(50)));
     match acl.check(ip("10.0.3.7")) {
-        Verdict::Allowed { rule, matched, via, .. } => {
+        Verdict::Allowed {
+            rule, matched, via, ..
+        } => {
             assert_eq!(rule, rid("sgr-2"));
             assert_eq!(matched, net("10.0.3.7/32"));
             assert_eq!(via, SourceKind::Group(gid("sg-app")));
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(acl.check(ip("10.0.3.8")), Verdict::Denied, "member expired at now");
-    assert_eq!(acl.check(ip("10.0.3.9")), Verdict::Denied, "member of an unreferenced group");
+    assert_eq!(
+        acl.check(ip("10.0.3.8")),
+        Verdict::Denied,
+        "member expired at now"
+    );
+    assert_eq!(
+        acl.check(ip("10.0.3.9")),
+        Verdict::Denied,
+        "member of an unreferenced group"
+    );
     assert!(Acl::open().next_expiry().is_none());
 }
 
 #[test]
 fn group_reference_without_members_matches_nothing() {
-    let mut s = db_with(vec![tcp("sgr-1", "sg-db", 6432, 6432, Source::Group(gid("sg-app")))]);
+    let mut s = db_with(vec![tcp(
+        "sgr-1",
+        "sg-db",
+        6432,
+        6432,
+        Source::Group(gid("sg-app")),
+    )]);
     s.groups.push(group("sg-app"));
     let acl = compile(&s, 6432, &["sg-db"]);
     assert_eq!(acl.prefix_count(), 0);
@@ -151,7 +205,13 @@ fn group_reference_without_members_matches_nothing() {
 
 #[test]
 fn group_members_match_as_host_routes_including_ipv6_and_mapped() {
-    let mut s = db_with(vec![tcp("sgr-1", "sg-db", 6432, 6432, Source::Group(gid("sg-db")))]);
+    let mut s = db_with(vec![tcp(
+        "sgr-1",
+        "sg-db",
+        6432,
+        6432,
+        Source::Group(gid("sg-db")),
+    )]);
     s.members.push(member("sg-db", "2001:db8::7", None));
     s.members.push(member("sg-db", "::ffff:10.0.0.5", None));
     let acl = compile(&s, 6432, &["sg-db"]);
@@ -168,10 +228,23 @@ fn group_members_match_as_host_routes_including_ipv6_and_mapped() {
 
 #[test]
 fn prefix_list_entries_all_match() {
-    let mut s = db_with(vec![tcp("sgr-1", "sg-db", 6432, 6432, Source::PrefixList(plid("pl-office")))]);
-    s.prefix_lists.push(prefix_list("pl-office", 3, &["198.51.100.0/24", "2001:db8:1::/48"]));
+    let mut s = db_with(vec![tcp(
+        "sgr-1",
+        "sg-db",
+        6432,
+        6432,
+        Source::PrefixList(plid("pl-office")),
+    )]);
+    s.prefix_lists.push(prefix_list(
+        "pl-office",
+        3,
+        &["198.51.100.0/24", "2001:db8:1::/48"],
+    ));
     let acl = compile(&s, 6432, &["sg-db"]);
-    for (a, m) in [("198.51.100.77", "198.51.100.0/24"), ("2001:db8:1:2::3", "2001:db8:1::/48")] {
+    for (a, m) in [
+        ("198.51.100.77", "198.51.100.0/24"),
+        ("2001:db8:1:2::3", "2001:db8:1::/48"),
+    ] {
         assert_eq!(
             acl.check(ip(a)),
             Verdict::Allowed {
@@ -190,8 +263,15 @@ fn union_of_attached_groups_only() {
     let mut s = db_with(vec![tcp("sgr-1", "sg-db", 6432, 6432, cidr("10.0.0.0/8"))]);
     s.groups.push(group("sg-extra"));
     s.groups.push(group("sg-unattached"));
-    s.rules.push(tcp("sgr-2", "sg-extra", 6432, 6432, cidr("172.16.0.0/12")));
-    s.rules.push(tcp("sgr-3", "sg-unattached", 6432, 6432, cidr("192.168.0.0/16")));
+    s.rules
+        .push(tcp("sgr-2", "sg-extra", 6432, 6432, cidr("172.16.0.0/12")));
+    s.rules.push(tcp(
+        "sgr-3",
+        "sg-unattached",
+        6432,
+        6432,
+        cidr("192.168.0.0/16"),
+    ));
     let acl = compile(&s, 6432, &["sg-db", "sg-extra", "sg-db"]);
     assert_eq!(allowed_rule(&acl, "10.1.1.1").as_deref(), Some("sgr-1"));
     assert_eq!(allowed_rule(&acl, "172.20.0.1").as_deref(), Some("sgr-2"));
@@ -234,5 +314,8 @@ fn verdict_serializes_for_audit() {
         serde_json::to_string(&v).unwrap(),
         r#"{"verdict":"allowed","rule":"sgr-1","group":"sg-db","matched":"10.0.0.0/8","via":"cidr"}"#
     );
-    assert_eq!(serde_json::to_string(&Verdict::Denied).unwrap(), r#"{"verdict":"denied"}"#);
+    assert_eq!(
+        serde_json::to_string(&Verdict::Denied).unwrap(),
+        r#"{"verdict":"denied"}"#
+    );
 }

@@ -7,15 +7,33 @@ use gatehouse_netacl::*;
 
 #[test]
 fn port_out_of_range_names_rule_and_field() {
-    let s = db_with(vec![tcp("sgr-0abc", "sg-db", 5432, 70000, cidr("10.0.0.0/8"))]);
-    assert_eq!(errors(&s), ["sgr-0abc: to_port 70000 is out of range 0-65535"]);
+    let s = db_with(vec![tcp(
+        "sgr-0abc",
+        "sg-db",
+        5432,
+        70000,
+        cidr("10.0.0.0/8"),
+    )]);
+    assert_eq!(
+        errors(&s),
+        ["sgr-0abc: to_port 70000 is out of range 0-65535"]
+    );
     let s = db_with(vec![tcp("sgr-0abc", "sg-db", -1, 10, cidr("10.0.0.0/8"))]);
-    assert_eq!(errors(&s), ["sgr-0abc: from_port -1 is out of range 0-65535"]);
+    assert_eq!(
+        errors(&s),
+        ["sgr-0abc: from_port -1 is out of range 0-65535"]
+    );
 }
 
 #[test]
 fn both_ports_out_of_range_gives_two_errors_and_no_order_error() {
-    let s = db_with(vec![tcp("sgr-1", "sg-db", 70001, 70000, cidr("10.0.0.0/8"))]);
+    let s = db_with(vec![tcp(
+        "sgr-1",
+        "sg-db",
+        70001,
+        70000,
+        cidr("10.0.0.0/8"),
+    )]);
     assert_eq!(
         errors(&s),
         [
@@ -28,7 +46,10 @@ fn both_ports_out_of_range_gives_two_errors_and_no_order_error() {
 #[test]
 fn port_range_reversed() {
     let s = db_with(vec![tcp("sgr-1", "sg-db", 6000, 5999, cidr("10.0.0.0/8"))]);
-    assert_eq!(errors(&s), ["sgr-1: from_port 6000 is greater than to_port 5999"]);
+    assert_eq!(
+        errors(&s),
+        ["sgr-1: from_port 6000 is greater than to_port 5999"]
+    );
     let s = db_with(vec![tcp("sgr-1", "sg-db", 0, 65535, cidr("10.0.0.0/8"))]);
     assert!(s.validate().is_ok());
 }
@@ -63,10 +84,19 @@ fn cidr_with_host_bits_is_rejected_like_aws() {
 
 #[test]
 fn mapped_ipv6_cidr_is_rejected() {
-    let s = db_with(vec![tcp("sgr-1", "sg-db", 1, 2, cidr("::ffff:10.0.0.0/104"))]);
+    let s = db_with(vec![tcp(
+        "sgr-1",
+        "sg-db",
+        1,
+        2,
+        cidr("::ffff:10.0.0.0/104"),
+    )]);
     let e = errors(&s);
     assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("sgr-1: source ::ffff:10.0.0.0/104 is an IPv4-mapped"), "{e:?}");
+    assert!(
+        e[0].starts_with("sgr-1: source ::ffff:10.0.0.0/104 is an IPv4-mapped"),
+        "{e:?}"
+    );
     // A shorter block that merely contains the mapped range is allowed.
     let s = db_with(vec![tcp("sgr-1", "sg-db", 1, 2, cidr("::/64"))]);
     assert!(s.validate().is_ok());
@@ -97,17 +127,24 @@ fn group_name_rules() {
     g.name = String::new();
     assert_eq!(g.validate()[0].to_string(), "sg-db: name must not be empty");
     g.name = "sg-mine".to_owned();
-    assert_eq!(g.validate()[0].to_string(), "sg-db: name \"sg-mine\" must not start with \"sg-\"");
+    assert_eq!(
+        g.validate()[0].to_string(),
+        "sg-db: name \"sg-mine\" must not start with \"sg-\""
+    );
     g.name = "x".repeat(256);
     assert_eq!(
         g.validate()[0].to_string(),
         "sg-db: name is 256 characters long, at most 255 are allowed"
     );
     g.name = "db\ttier".to_owned();
-    assert!(g.validate()[0].to_string().starts_with("sg-db: name contains '\\t'"));
+    assert!(g.validate()[0]
+        .to_string()
+        .starts_with("sg-db: name contains '\\t'"));
     g.name = "db".to_owned();
     g.description = "tab\there".to_owned();
-    assert!(g.validate()[0].to_string().starts_with("sg-db: description contains '\\t'"));
+    assert!(g.validate()[0]
+        .to_string()
+        .starts_with("sg-db: description contains '\\t'"));
 }
 
 #[test]
@@ -158,8 +195,15 @@ fn unknown_references() {
 #[test]
 fn prefix_list_over_max_size() {
     let mut s = db_with(vec![]);
-    s.prefix_lists.push(prefix_list("pl-office", 2, &["10.0.0.0/8", "10.1.0.0/16", "::/0"]));
-    assert_eq!(errors(&s), ["pl-office: entries has 3 entries, more than max_entries 2"]);
+    s.prefix_lists.push(prefix_list(
+        "pl-office",
+        2,
+        &["10.0.0.0/8", "10.1.0.0/16", "::/0"],
+    ));
+    assert_eq!(
+        errors(&s),
+        ["pl-office: entries has 3 entries, more than max_entries 2"]
+    );
     s.prefix_lists[0].max_entries = 3;
     assert!(s.validate().is_ok());
 }
@@ -167,7 +211,10 @@ fn prefix_list_over_max_size() {
 #[test]
 fn prefix_list_field_errors() {
     let mut pl = prefix_list("pl-x", 0, &[]);
-    assert_eq!(pl.validate()[0].to_string(), "pl-x: max_entries must be at least 1");
+    assert_eq!(
+        pl.validate()[0].to_string(),
+        "pl-x: max_entries must be at least 1"
+    );
     pl = prefix_list("pl-x", 5, &["10.0.0.0/8", "10.0.0.0/8", "10.0.0.1/24"]);
     pl.name = "com.amazonaws.global.cloudfront".to_owned();
     let msgs: Vec<String> = pl.validate().iter().map(ToString::to_string).collect();
@@ -237,8 +284,14 @@ fn protocol_forms() {
         "udp".parse::<Protocol>().unwrap_err().to_string(),
         "unsupported protocol \"udp\": gatehouse accepts tcp (6) or -1 (all)"
     );
-    assert_eq!(serde_json::from_str::<Protocol>("-1").unwrap(), Protocol::All);
-    assert_eq!(serde_json::from_str::<Protocol>("6").unwrap(), Protocol::Tcp);
+    assert_eq!(
+        serde_json::from_str::<Protocol>("-1").unwrap(),
+        Protocol::All
+    );
+    assert_eq!(
+        serde_json::from_str::<Protocol>("6").unwrap(),
+        Protocol::Tcp
+    );
     assert!(serde_json::from_str::<Protocol>("17").is_err());
     assert_eq!(serde_json::to_string(&Protocol::All).unwrap(), "\"-1\"");
 }

@@ -74,7 +74,9 @@ pub fn snapshot(n: usize, seed: u64) -> Snapshot {
 pub fn hit(rng: &mut StdRng, s: &Snapshot, v4: bool) -> IpAddr {
     loop {
         let r = &s.rules[rng.gen_range(0..s.rules.len())];
-        let Source::Cidr(net) = r.source else { continue };
+        let Source::Cidr(net) = r.source else {
+            continue;
+        };
         let noise: u128 = rng.gen();
         match net {
             IpNet::V4(n) if v4 => {
@@ -95,8 +97,14 @@ pub fn hit(rng: &mut StdRng, s: &Snapshot, v4: bool) -> IpAddr {
 pub fn miss(rng: &mut StdRng, acl: &Acl, v4: bool) -> IpAddr {
     loop {
         let a = if v4 {
-            let first = if rng.gen_bool(0.5) { 127 } else { rng.gen_range(224..=255) };
-            IpAddr::V4(Ipv4Addr::from((first << 24) | (rng.gen::<u32>() & 0x00ff_ffff)))
+            let first = if rng.gen_bool(0.5) {
+                127
+            } else {
+                rng.gen_range(224..=255)
+            };
+            IpAddr::V4(Ipv4Addr::from(
+                (first << 24) | (rng.gen::<u32>() & 0x00ff_ffff),
+            ))
         } else {
             IpAddr::V6(random_v6(rng))
         };
