@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod config;
 mod engine_args;
 mod explain_cmd;
@@ -12,6 +13,7 @@ mod hba_cmd;
 mod ident_cmd;
 mod output;
 mod serve_cmd;
+mod sg_cmd;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,11 @@ enum Command {
     Serve(serve_cmd::ConfigArg),
     /// Validate gatehouse.toml and every file it names (like `nginx -t`).
     Check(serve_cmd::ConfigArg),
+    /// Security groups of a running gateway, in AWS CLI spirit.
+    Sg {
+        #[command(subcommand)]
+        command: sg_cmd::SgCommand,
+    },
     /// Say which security-group rule and pg_hba.conf line decide a connection.
     Explain(explain_cmd::ExplainArgs),
     /// pg_ident.conf: lint a file, or check a user name map.
@@ -76,6 +83,7 @@ fn main() -> ExitCode {
         Command::Ident { command } => ident_cmd::run(command, &mut out),
         Command::Check(args) => serve_cmd::check(&args, &mut out),
         Command::Explain(args) => explain_cmd::run(&args, &mut out),
+        Command::Sg { command } => sg_cmd::run(command, &mut out),
         Command::Serve(_) => Ok(2),
     };
     match result {

@@ -63,13 +63,26 @@ pub fn serve(args: &ConfigArg) -> Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     let path = args.config.clone();
+    let state_file = loaded.state_file.clone();
+    let admin_socket = loaded.admin_socket.clone();
+    let network = loaded.gateway.network.clone();
     runtime.block_on(async move {
         let gateway = Gateway::bind(loaded.gateway).await?;
         for a in gateway.local_addrs() {
             tracing::info!(target: "gatehouse::server", address = %a, "listening");
         }
         let shared = gateway.shared();
-        tokio::spawn(reload_on_sighup(path, shared));
+        let admin = crate::admin::server::Admin::new(&state_file, network, shared.clone())?;
+        admin
+            .publish()
+            .map_err(|e| anyhow::anyhow!("state store rules: {e}"))?;
+        let admin_for_api = admin.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::admin::server::serve(admin_for_api, admin_socket).await {
+                tracing::error!(target: "gatehouse::server", error = %format!("{e:#}"), "admin API stopped");
+            }
+        });
+        tokio::spawn(reload_on_sighup(path, shared, admin));
         gateway.run(shutdown_signal()).await;
         tracing::info!(target: "gatehouse::server", "shutting down");
         Ok::<_, anyhow::Error>(())
@@ -81,7 +94,11 @@ pub fn serve(args: &ConfigArg) -> Result<u8> {
 /// pg_hba.conf, pg_ident.conf and secret source (running sessions are kept); on
 /// failure the running configuration stays, as PostgreSQL does with a broken
 /// pg_hba.conf. Listen addresses, TLS and upstream changes need a restart.
-async fn reload_on_sighup(path: PathBuf, shared: std::sync::Arc<gatehouse_proxy::server::Shared>) {
+async fn reload_on_sighup(
+    path: PathBuf,
+    shared: std::sync::Arc<gatehouse_proxy::server::Shared>,
+    admin: std::sync::Arc<crate::admin::server::Admin>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!(target: "gatehouse::server", "cannot listen for SIGHUP: reload disabled");
@@ -94,11 +111,19 @@ async fn reload_on_sighup(path: PathBuf, shared: std::sync::Arc<gatehouse_proxy:
                     tracing::warn!(target: "gatehouse::config", "{w}");
                 }
                 let lines = loaded.gateway.rules.hba.lines.len();
+                if let Err(e) = admin.reload_static(loaded.gateway.network) {
+                    tracing::error!(
+                        target: "gatehouse::config",
+                        error = %e,
+                        "reload failed (network policy); keeping the running configuration"
+                    );
+                    continue;
+                }
                 shared.reload(loaded.gateway.rules, loaded.gateway.secrets);
                 tracing::info!(
                     target: "gatehouse::config",
                     hba_lines = lines,
-                    "configuration reloaded (pg_hba.conf, pg_ident.conf, secrets)"
+                    "configuration reloaded (pg_hba.conf, pg_ident.conf, secrets, network)"
                 );
             }
             Err(e) => tracing::error!(

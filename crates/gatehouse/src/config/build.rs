@@ -26,6 +26,21 @@ use gatehouse_netacl::Snapshot;
 use gatehouse_proxy::network::{ListenerNetwork, NetworkPolicy};
 use gatehouse_proxy::proxy_header::ProxySettings;
 
+/// Where the admin API of the gateway configured by `path` listens (for `sg`
+/// commands; reads only the file itself).
+///
+/// # Errors
+/// The file cannot be read or parsed.
+pub fn admin_socket(path: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let file: FileConfig = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let abs =
+        std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))?;
+    let base = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(rel(&base, &file.admin.socket))
+}
+
 /// A loaded configuration: the gateway's part, the log settings, and warnings
 /// worth printing (`check` prints them; `serve` logs them).
 pub struct Loaded {
@@ -35,6 +50,10 @@ pub struct Loaded {
     pub log: LogSection,
     /// Things that work but deserve a look.
     pub warnings: Vec<String>,
+    /// The admin API socket.
+    pub admin_socket: PathBuf,
+    /// The state store file.
+    pub state_file: PathBuf,
 }
 
 fn rel(base: &Path, p: &Path) -> PathBuf {
@@ -400,6 +419,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
         },
         log: file.log,
         warnings,
+        admin_socket: rel(&base, &file.admin.socket),
+        state_file: rel(&base, &file.admin.state_file),
     })
 }
 

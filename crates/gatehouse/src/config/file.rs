@@ -25,6 +25,37 @@ pub struct FileConfig {
     pub log: LogSection,
     /// `[network]`: security groups (layer 1) and the PROXY protocol.
     pub network: Option<NetworkSection>,
+    /// `[admin]`: the admin API socket and the state store.
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Unix socket of the admin API (mode 0600); default `gatehouse-admin.sock`.
+    #[serde(default = "default_admin_socket")]
+    pub socket: std::path::PathBuf,
+    /// SQLite state store (dynamic rules and members); default `gatehouse-state.sqlite`.
+    #[serde(default = "default_state_file")]
+    pub state_file: std::path::PathBuf,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            socket: default_admin_socket(),
+            state_file: default_state_file(),
+        }
+    }
+}
+
+fn default_admin_socket() -> std::path::PathBuf {
+    "gatehouse-admin.sock".into()
+}
+fn default_state_file() -> std::path::PathBuf {
+    "gatehouse-state.sqlite".into()
 }
 
 /// `[network]`: AWS security-group semantics (docs/security-groups.md).

@@ -5,4 +5,4 @@
 mod build;
 mod file;
 
-pub use build::load;
+pub use build::{admin_socket, load};
