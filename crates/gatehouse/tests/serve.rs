@@ -306,3 +306,41 @@ fn explain_names_the_rule_and_the_line() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("method reject"));
 }
+
+#[test]
+fn egress_rules_are_checked_against_the_upstream_at_load() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(
+        dir.path(),
+        "pg_hba.conf",
+        "host all all 127.0.0.1/32 trust\n",
+    );
+    let text = |egress: &str| {
+        format!(
+            "[listen]\naddresses = [\"127.0.0.1:6432\"]\n[hba]\nfile = \"pg_hba.conf\"\n\
+             [upstream]\nhost = \"127.0.0.1\"\nport = 5432\n\
+             [network]\nattach = [\"sg-gw\"]\n\
+             [[network.groups]]\nid = \"sg-gw\"\nname = \"gateway\"\n\
+             [[network.rules]]\nid = \"sgr-in\"\ngroup_id = \"sg-gw\"\nprotocol = \"tcp\"\n\
+             from_port = 6432\nto_port = 6432\nsource = {{ cidr = \"127.0.0.0/8\" }}\n\
+             [[network.egress]]\nid = \"sgr-out\"\ngroup_id = \"sg-gw\"\nprotocol = \"tcp\"\n\
+             from_port = 5432\nto_port = 5432\ncidr = \"{egress}\"\n"
+        )
+    };
+    let cfg = write(dir.path(), "gatehouse.toml", &text("10.0.0.0/8"));
+    let o = gatehouse(&["check", "--config", cfg.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("127.0.0.1:5432") && err.contains("egress"),
+        "{err}"
+    );
+    let cfg = write(dir.path(), "gatehouse.toml", &text("127.0.0.0/8"));
+    let o = gatehouse(&["check", "--config", cfg.to_str().expect("utf-8")]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -63,9 +63,14 @@ fn init_logging() {
 }
 
 /// Starts `config` (listen addresses are replaced by 127.0.0.1:0).
-pub fn start(mut config: GatewayConfig) -> Gw {
+pub fn start(config: GatewayConfig) -> Gw {
+    start_on(config, "127.0.0.1:0".parse().expect("addr"))
+}
+
+/// Starts `config` listening on `listen` (port 0: any free port).
+pub fn start_on(mut config: GatewayConfig, listen: SocketAddr) -> Gw {
     init_logging();
-    config.listen = vec!["127.0.0.1:0".parse().expect("addr")];
+    config.listen = vec![listen];
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {

@@ -323,3 +323,55 @@ fn proxy_protocol_source_is_the_one_checked() {
         None
     );
 }
+
+#[test]
+fn ipv6_sources_on_a_v6_listener() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no IPv6 loopback on this machine");
+        return;
+    }
+    let c = cluster();
+    let dir = scratch();
+    let cfg = config(
+        rules(
+            dir.path(),
+            "host all all ::1/128 trust\n",
+            None,
+            engine(PgVersion::V18),
+        ),
+        unix_addr(&c),
+        UpstreamAuth::Trust,
+        SecretSource::None,
+    );
+    let gw = start_on(cfg, "[::1]:0".parse().expect("addr"));
+    let mk = |cidr: &str| Snapshot {
+        groups: vec![group("sg-db", false)],
+        rules: vec![rule(
+            "sgr-v6",
+            "sg-db",
+            (i32::from(gw.port()), i32::from(gw.port())),
+            Source::Cidr(cidr.parse().expect("net")),
+            None,
+        )],
+        ..Snapshot::default()
+    };
+    let try_login = || {
+        let mut s = TcpStream::connect(gw.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = BytesMut::new();
+        encode_startup(
+            ProtocolVersion::V3_0,
+            &[(b"user", b"nopass"), (b"database", b"postgres")],
+            &mut buf,
+        )
+        .expect("startup");
+        let _ = s.write_all(&buf);
+        let mut first = [0u8; 1];
+        matches!(s.read(&mut first), Ok(1)).then_some(first[0])
+    };
+    load(&gw, mk("::1/128"));
+    assert_eq!(try_login(), Some(b'R'));
+    load(&gw, mk("2001:db8::/32"));
+    assert_eq!(try_login(), None);
+}

@@ -396,6 +396,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
         );
     }
 
+    if let (Some(n), UpstreamAddr::Tcp { host, port, .. }) = (&file.network, &addr) {
+        check_egress(path, n, host, *port)?;
+    }
     let (network, proxy) = network_policy(path, file.network, &listen, &mut warnings)?;
 
     Ok(Loaded {
@@ -487,4 +490,74 @@ fn network_policy(
         bail!("{}", lines.join("\n"));
     }
     Ok((policy, proxy))
+}
+
+/// Egress (AWS semantics, checked at load): when the attached groups have egress
+/// rules, the upstream's TCP address must be inside one of them (a host name is
+/// resolved now, and every address must be allowed). A Unix-socket upstream is
+/// local and not subject to egress rules.
+fn check_egress(path: &Path, n: &NetworkSection, host: &str, port: u16) -> Result<()> {
+    let rules: Vec<_> = n
+        .egress
+        .iter()
+        .filter(|r| n.attach.contains(&r.group_id))
+        .collect();
+    for r in &n.egress {
+        if !n.groups.iter().any(|g| g.id == r.group_id) {
+            bail!(
+                "{}: [[network.egress]] {}: group {} is not defined",
+                path.display(),
+                r.id,
+                r.group_id
+            );
+        }
+        let ports_ok = (0..=65535).contains(&r.from_port)
+            && (0..=65535).contains(&r.to_port)
+            && r.from_port <= r.to_port;
+        if r.protocol == gatehouse_netacl::Protocol::Tcp && !ports_ok {
+            bail!(
+                "{}: [[network.egress]] {}: port range {}-{} is not within 0-65535",
+                path.display(),
+                r.id,
+                r.from_port,
+                r.to_port
+            );
+        }
+        if r.description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 255)
+        {
+            bail!(
+                "{}: [[network.egress]] {}: description is longer than 255 characters",
+                path.display(),
+                r.id
+            );
+        }
+    }
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let addrs: Vec<std::net::SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .with_context(|| {
+            format!(
+                "{}: [upstream] host {host:?} does not resolve",
+                path.display()
+            )
+        })?
+        .collect();
+    for a in &addrs {
+        let ip = gatehouse_netacl::canonical_addr(a.ip());
+        let allowed = rules.iter().any(|r| {
+            let port_ok = r.protocol == gatehouse_netacl::Protocol::All
+                || (r.from_port..=r.to_port).contains(&i32::from(port));
+            port_ok && r.cidr.contains(&ip)
+        });
+        if !allowed {
+            bail!(
+                "{}: [upstream] {host}:{port} ({ip}) is not allowed by the egress rules of the attached groups",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -83,6 +83,37 @@ pub struct NetworkSection {
     pub members: Vec<gatehouse_netacl::Member>,
     /// `[network.proxy_protocol]`.
     pub proxy_protocol: Option<ProxyProtocolSection>,
+    /// `[[network.egress]]`: where gatehouse itself may connect (the upstream).
+    #[serde(default)]
+    pub egress: Vec<EgressRule>,
+}
+
+/// An egress rule of an attached group: the upstream address gatehouse connects to
+/// must fall inside one (checked at load). No egress rule at all means AWS's
+/// default: all outbound traffic allowed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressRule {
+    /// `sgr-…`.
+    pub id: gatehouse_netacl::RuleId,
+    /// The group it belongs to.
+    pub group_id: gatehouse_netacl::GroupId,
+    /// `tcp` or `-1`.
+    pub protocol: gatehouse_netacl::Protocol,
+    /// First port (tcp).
+    #[serde(default = "all_ports")]
+    pub from_port: i32,
+    /// Last port (tcp, inclusive).
+    #[serde(default = "all_ports")]
+    pub to_port: i32,
+    /// Destination CIDR.
+    pub cidr: ipnet::IpNet,
+    /// Optional description.
+    pub description: Option<String>,
+}
+
+fn all_ports() -> i32 {
+    -1
 }
 
 fn default_network_mode() -> String {
