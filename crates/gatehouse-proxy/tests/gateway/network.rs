@@ -375,3 +375,151 @@ fn ipv6_sources_on_a_v6_listener() {
     load(&gw, mk("2001:db8::/32"));
     assert_eq!(try_login(), None);
 }
+
+/// A network namespace joined to this one by a veth pair (IPv6 only), removed on drop.
+struct Netns {
+    name: String,
+    host_if: String,
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) -> bool {
+    std::process::Command::new("ip")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// `fd00:<tag>::1` on this side, `::2` and `::3` inside the namespace.
+fn netns(tag: u16) -> Option<Netns> {
+    let n = std::process::id() % 100_000;
+    let ns = Netns {
+        name: format!("gh-{n}"),
+        host_if: format!("gh{n}a"),
+    };
+    let peer = format!("gh{n}b");
+    let net = |host: u8| format!("fd00:{tag:x}::{host}/64");
+    let ok = ip(&["netns", "add", &ns.name])
+        && ip(&[
+            "link",
+            "add",
+            &ns.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+        ])
+        && ip(&["link", "set", &peer, "netns", &ns.name])
+        && ip(&["addr", "add", &net(1), "dev", &ns.host_if, "nodad"])
+        && ip(&["link", "set", &ns.host_if, "up"])
+        && ip(&[
+            "netns",
+            "exec",
+            &ns.name,
+            "ip",
+            "addr",
+            "add",
+            &net(2),
+            "dev",
+            &peer,
+            "nodad",
+        ])
+        && ip(&[
+            "netns",
+            "exec",
+            &ns.name,
+            "ip",
+            "addr",
+            "add",
+            &net(3),
+            "dev",
+            &peer,
+            "nodad",
+        ])
+        && ip(&["netns", "exec", &ns.name, "ip", "link", "set", &peer, "up"])
+        && ip(&["netns", "exec", &ns.name, "ip", "link", "set", "lo", "up"]);
+    ok.then_some(ns)
+}
+
+#[test]
+fn ipv6_sources_from_a_network_namespace() {
+    let tag = 0x6a7e;
+    let Some(ns) = netns(tag) else {
+        eprintln!("skipped: cannot create a network namespace with a veth pair here (needs root and iproute2)");
+        return;
+    };
+    let c = cluster();
+    let dir = scratch();
+    let cfg = config(
+        rules(
+            dir.path(),
+            "host all all fd00::/16 trust\n",
+            None,
+            engine(PgVersion::V18),
+        ),
+        unix_addr(&c),
+        UpstreamAuth::Trust,
+        SecretSource::None,
+    );
+    let gw = start_on(cfg, format!("[fd00:{tag:x}::1]:0").parse().expect("addr"));
+    load(
+        &gw,
+        Snapshot {
+            groups: vec![group("sg-db", false)],
+            rules: vec![rule(
+                "sgr-v6-host",
+                "sg-db",
+                (i32::from(gw.port()), i32::from(gw.port())),
+                Source::Cidr(format!("fd00:{tag:x}::2/128").parse().expect("net")),
+                None,
+            )],
+            ..Snapshot::default()
+        },
+    );
+    let mut startup = BytesMut::new();
+    encode_startup(
+        ProtocolVersion::V3_0,
+        &[(b"user", b"nopass"), (b"database", b"postgres")],
+        &mut startup,
+    )
+    .expect("startup");
+    let hex: String = startup.iter().map(|b| format!("{b:02x}")).collect();
+    let from = |src: &str| -> String {
+        let code = format!(
+            "import socket\ns=socket.socket(socket.AF_INET6)\ns.settimeout(5)\ns.bind(('{src}',0))\n\
+             s.connect(('fd00:{tag:x}::1',{port}))\ns.sendall(bytes.fromhex('{hex}'))\n\
+             try:\n  print(s.recv(1).hex() or 'closed')\nexcept ConnectionResetError:\n  print('closed')\n\
+             except Exception as e:\n  print('error', e)\n",
+            port = gw.port()
+        );
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name, "python3", "-c", &code])
+            .output()
+            .expect("run python in the namespace");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        from(&format!("fd00:{tag:x}::2")),
+        "52",
+        "the allowed source gets AuthenticationOk ('R')"
+    );
+    assert_eq!(
+        from(&format!("fd00:{tag:x}::3")),
+        "closed",
+        "another source is closed without a byte"
+    );
+}
