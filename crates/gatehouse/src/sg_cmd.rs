@@ -182,6 +182,14 @@ fn socket(config_path: &Path) -> Result<PathBuf> {
     config::admin_socket(config_path)
 }
 
+/// POSTs `body` to `path` on the admin API of `common.config`'s gateway.
+fn post(common: &Common, path: &str, body: &Value) -> Result<(Format, Value)> {
+    Ok((
+        common.format,
+        call(&socket(&common.config)?, "POST", path, Some(body))?,
+    ))
+}
+
 fn rule_rows(rules: &[Value]) -> Vec<Vec<String>> {
     rules
         .iter()
@@ -267,15 +275,7 @@ pub fn run(cmd: SgCommand, out: &mut String) -> Result<u8> {
                 expires_in_secs: expires(expires_in.as_deref())?,
             };
             let body = serde_json::to_value(&req)?;
-            (
-                common.format,
-                call(
-                    &socket(&common.config)?,
-                    "POST",
-                    "/v1/ingress/authorize",
-                    Some(&body),
-                )?,
-            )
+            post(&common, "/v1/ingress/authorize", &body)?
         }
         SgCommand::RevokeIngress {
             common,
@@ -308,15 +308,7 @@ pub fn run(cmd: SgCommand, out: &mut String) -> Result<u8> {
                 }
             };
             let body = serde_json::to_value(&req)?;
-            (
-                common.format,
-                call(
-                    &socket(&common.config)?,
-                    "POST",
-                    "/v1/ingress/revoke",
-                    Some(&body),
-                )?,
-            )
+            post(&common, "/v1/ingress/revoke", &body)?
         }
         SgCommand::RegisterMember {
             common,
@@ -330,15 +322,7 @@ pub fn run(cmd: SgCommand, out: &mut String) -> Result<u8> {
                 expires_in_secs: expires(expires_in.as_deref())?,
             };
             let body = serde_json::to_value(&req)?;
-            (
-                common.format,
-                call(
-                    &socket(&common.config)?,
-                    "POST",
-                    "/v1/members/register",
-                    Some(&body),
-                )?,
-            )
+            post(&common, "/v1/members/register", &body)?
         }
         SgCommand::DeregisterMember {
             common,
@@ -346,15 +330,7 @@ pub fn run(cmd: SgCommand, out: &mut String) -> Result<u8> {
             address,
         } => {
             let body = serde_json::to_value(DeregisterMember { group_id, address })?;
-            (
-                common.format,
-                call(
-                    &socket(&common.config)?,
-                    "POST",
-                    "/v1/members/deregister",
-                    Some(&body),
-                )?,
-            )
+            post(&common, "/v1/members/deregister", &body)?
         }
     };
     match format {

@@ -32,13 +32,21 @@ use gatehouse_proxy::proxy_header::ProxySettings;
 /// # Errors
 /// The file cannot be read or parsed.
 pub fn admin_socket(path: &Path) -> Result<PathBuf> {
+    let (file, base) = read(path)?;
+    Ok(rel(&base, &file.admin.socket))
+}
+
+/// The parsed file and the directory its relative paths are relative to.
+fn read(path: &Path) -> Result<(FileConfig, PathBuf)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     let file: FileConfig = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let abs =
         std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))?;
-    let base = abs.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(rel(&base, &file.admin.socket))
+    Ok((
+        file,
+        abs.parent().map(Path::to_path_buf).unwrap_or_default(),
+    ))
 }
 
 /// A loaded configuration: the gateway's part, the log settings, and warnings
@@ -144,12 +152,7 @@ fn cert_line_warnings(rules: &Rules, client_ca: bool, warnings: &mut Vec<String>
 /// # Errors
 /// The first problem found, naming the file (and line where there is one).
 pub fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let file: FileConfig = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let abs =
-        std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))?;
-    let base = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    let (file, base) = read(path)?;
     let mut warnings = Vec::new();
     check_log(path, &file.log)?;
 
