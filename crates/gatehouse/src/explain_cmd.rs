@@ -59,12 +59,15 @@ pub fn run(args: &ExplainArgs, out: &mut String) -> Result<u8> {
         },
     };
     let port = g.listen[index].port();
-    let listener = &g.network.listeners[index];
+    // Rules and members of the state store count too, as in the running gateway.
+    let policy = crate::serve_cmd::stored_policy(&loaded.state_file, &g.network)?
+        .unwrap_or_else(|| g.network.clone());
+    let listener = &policy.listeners[index];
     let network = if listener.open {
         None
     } else {
         Some(explain(
-            &g.network.snapshot,
+            &policy.snapshot,
             port,
             &listener.groups,
             args.address,

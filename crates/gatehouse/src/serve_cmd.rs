@@ -21,6 +21,20 @@ pub struct ConfigArg {
 /// `check`: loads everything, prints warnings, exit 0 (ok) or 2 (errors on stderr).
 pub fn check(args: &ConfigArg, out: &mut String) -> Result<u8> {
     let loaded = config::load(&args.config)?;
+    // The stored dynamic rules must still fit this configuration (serve refuses
+    // otherwise). A missing store is fine: serve creates it.
+    if let Some(policy) = stored_policy(&loaded.state_file, &loaded.gateway.network)? {
+        policy
+            .compile(gatehouse_netacl::Timestamp::now())
+            .map_err(|errs| {
+                let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!(
+                    "{}: the stored rules do not fit this configuration: {}",
+                    loaded.state_file.display(),
+                    lines.join("; ")
+                )
+            })?;
+    }
     for w in &loaded.warnings {
         say!(out, "warning: {w}");
     }
@@ -65,26 +79,32 @@ pub fn serve(args: &ConfigArg) -> Result<u8> {
     let path = args.config.clone();
     let state_file = loaded.state_file.clone();
     let admin_socket = loaded.admin_socket.clone();
+    let socket_to_remove = admin_socket.clone();
     let network = loaded.gateway.network.clone();
     runtime.block_on(async move {
         let gateway = Gateway::bind(loaded.gateway).await?;
+        let shared = gateway.shared();
+        let admin = crate::admin::server::Admin::new(&state_file, network, shared.clone())?;
+        admin.publish().map_err(|e| {
+            anyhow::anyhow!(
+                "the state store's rules do not fit the configuration: {e} \
+                 (put the group back in gatehouse.toml, or remove those rules with `gatehouse sg` first)"
+            )
+        })?;
+        let listener = crate::admin::server::bind(&admin_socket)?;
         for a in gateway.local_addrs() {
             tracing::info!(target: "gatehouse::server", address = %a, "listening");
         }
-        let shared = gateway.shared();
-        let admin = crate::admin::server::Admin::new(&state_file, network, shared.clone())?;
-        admin
-            .publish()
-            .map_err(|e| anyhow::anyhow!("state store rules: {e}"))?;
         let admin_for_api = admin.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::admin::server::serve(admin_for_api, admin_socket).await {
+            if let Err(e) = crate::admin::server::serve(admin_for_api, listener, admin_socket).await {
                 tracing::error!(target: "gatehouse::server", error = %format!("{e:#}"), "admin API stopped");
             }
         });
         tokio::spawn(reload_on_sighup(path, shared, admin));
         gateway.run(shutdown_signal()).await;
         tracing::info!(target: "gatehouse::server", "shutting down");
+        let _ = std::fs::remove_file(&socket_to_remove);
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(0)
@@ -145,4 +165,21 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// The configured network policy merged with the state store's rules and
+/// members, when the store file exists.
+///
+/// # Errors
+/// The store exists but cannot be opened or read.
+pub fn stored_policy(
+    state_file: &std::path::Path,
+    base: &gatehouse_proxy::network::NetworkPolicy,
+) -> Result<Option<gatehouse_proxy::network::NetworkPolicy>> {
+    if !state_file.exists() {
+        return Ok(None);
+    }
+    let store = gatehouse_state::StateStore::open(state_file)
+        .with_context(|| format!("state store {}", state_file.display()))?;
+    Ok(Some(crate::admin::server::merged(&store, base.clone())?))
 }

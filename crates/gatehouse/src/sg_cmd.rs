@@ -97,10 +97,10 @@ pub struct RuleFields {
     #[arg(long)]
     group_id: GroupId,
     /// `tcp` or `-1` (all).
-    #[arg(long, default_value = "tcp")]
+    #[arg(long, default_value = "tcp", allow_hyphen_values = true)]
     protocol: Protocol,
     /// A port or a range `FROM-TO` (ignored with protocol -1).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     port: Option<String>,
     /// Source: an IPv4 or IPv6 CIDR.
     #[arg(long, group = "src")]
@@ -120,10 +120,10 @@ pub struct OptionalRuleFields {
     #[arg(long)]
     group_id: Option<GroupId>,
     /// `tcp` or `-1`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     protocol: Option<Protocol>,
     /// A port or a range `FROM-TO`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     port: Option<String>,
     /// Source CIDR.
     #[arg(long)]
@@ -167,13 +167,18 @@ fn source(
         .or(list.map(Source::PrefixList))
 }
 
+/// Longest `--expires-in` accepted: ten years.
+const MAX_EXPIRES_SECS: u64 = 10 * 366 * 24 * 3600;
+
 fn expires(s: Option<&str>) -> Result<Option<u64>> {
     s.map(|t| {
-        humantime::parse_duration(t)
-            .map(|d| d.as_secs().max(1))
-            .with_context(|| {
-                format!("--expires-in {t:?}: expected a duration such as 30m, 2h or 1d")
-            })
+        let d = humantime::parse_duration(t).with_context(|| {
+            format!("--expires-in {t:?}: expected a duration such as 30m, 2h or 1d")
+        })?;
+        if d.as_secs() < 1 || d.as_secs() > MAX_EXPIRES_SECS {
+            bail!("--expires-in {t:?}: must be between 1 second and 10 years");
+        }
+        Ok(d.as_secs())
     })
     .transpose()
 }
@@ -378,6 +383,24 @@ fn render(answer: &Value, out: &mut String) {
         };
         say!(out, "{verb}:");
         out.push_str(&table(RULE_HEADER, &rule_rows(std::slice::from_ref(r))));
+    } else if let Some(m) = answer.get("member").or_else(|| answer.get("deregistered")) {
+        let verb = if answer.get("member").is_some() {
+            "registered"
+        } else {
+            "deregistered"
+        };
+        let s = |k: &str| {
+            m[k].as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| m[k].to_string())
+        };
+        say!(
+            out,
+            "{verb}: {} in {} (expires_at {})",
+            s("address"),
+            s("group_id"),
+            s("expires_at")
+        );
     } else {
         say!(out, "{}", json!(answer));
     }

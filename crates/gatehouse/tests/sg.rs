@@ -161,6 +161,61 @@ fn authorize_revoke_expire_members_and_persistence() {
         .to_string();
     assert!(rule_id.starts_with("sgr-"), "{v}");
     assert!(admitted_from("127.0.0.20", port));
+    // explain sees the stored rule too.
+    let out = ok(&gatehouse(&[
+        "explain",
+        "--config",
+        cf,
+        "--address",
+        "127.0.0.20",
+    ]));
+    assert!(out.contains(&rule_id), "{out}");
+
+    // A second gateway with the same state store and admin socket refuses to start
+    // instead of taking the socket over.
+    let other_port = free_port();
+    let other = dir.path().join("other.toml");
+    let text = std::fs::read_to_string(&cfg).expect("read").replace(
+        &format!("127.0.0.1:{port}"),
+        &format!("127.0.0.1:{other_port}"),
+    );
+    std::fs::write(&other, text).expect("write");
+    let second = gatehouse(&["serve", "--config", other.to_str().expect("utf-8")]);
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another gatehouse is serving it"),
+        "{second:?}"
+    );
+
+    // Protocol -1 (all ports) parses as the AWS CLI writes it.
+    ok(&gatehouse(&[
+        "sg",
+        "authorize-ingress",
+        "--config",
+        cf,
+        "--group-id",
+        "sg-db",
+        "--protocol",
+        "-1",
+        "--cidr",
+        "127.0.0.50/32",
+    ]));
+    assert!(admitted_from("127.0.0.50", port));
+    let zero = gatehouse(&[
+        "sg",
+        "authorize-ingress",
+        "--config",
+        cf,
+        "--group-id",
+        "sg-db",
+        "--port",
+        &p,
+        "--cidr",
+        "127.0.0.51/32",
+        "--expires-in",
+        "0s",
+    ]);
+    assert_eq!(zero.status.code(), Some(2));
 
     // The same rule again: AWS's duplicate error, exit 2.
     let dup = gatehouse(&[

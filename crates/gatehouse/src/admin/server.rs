@@ -48,19 +48,24 @@ impl Admin {
 
     /// Takes a reloaded gatehouse.toml's network policy and publishes it with the
     /// stored rules.
+    /// Nothing changes when the merged policy does not compile (for example the
+    /// new file drops a group that stored rules still name): the running policy
+    /// and the API's view of it stay as they were.
     pub fn reload_static(&self, base: NetworkPolicy) -> Result<(), String> {
+        self.publish_with(base.clone())?;
         *self.base.lock().unwrap_or_else(|p| p.into_inner()) = base;
-        self.publish()
+        Ok(())
+    }
+
+    fn publish_with(&self, base: NetworkPolicy) -> Result<(), String> {
+        let merged = merged(&self.store, base).map_err(|e| e.to_string())?;
+        self.shared.reload_network(merged)
     }
 
     /// Static + stored rules and members, published to the gateway (compiled at
     /// once; live sessions re-checked where a group enforces on existing ones).
     pub fn publish(&self) -> Result<(), String> {
-        let (rules, members) = self.store.snapshot_part().map_err(|e| e.to_string())?;
-        let mut policy = self.statics();
-        policy.snapshot.rules.extend(rules);
-        policy.snapshot.members.extend(members);
-        self.shared.reload_network(policy)
+        self.publish_with(self.statics())
     }
 
     fn all_rules(&self) -> Result<Vec<(IngressRule, &'static str)>, String> {
@@ -75,6 +80,17 @@ impl Admin {
         all.extend(dynamic.into_iter().map(|r| (r, "state")));
         Ok(all)
     }
+}
+
+/// The configured policy plus the store's rules and members.
+///
+/// # Errors
+/// The store cannot be read.
+pub fn merged(store: &StateStore, mut base: NetworkPolicy) -> Result<NetworkPolicy> {
+    let (rules, members) = store.snapshot_part().context("state store")?;
+    base.snapshot.rules.extend(rules);
+    base.snapshot.members.extend(members);
+    Ok(base)
 }
 
 struct ApiError(StatusCode, String);
@@ -246,20 +262,44 @@ async fn deregister(
     Ok(Json(json!({ "deregistered": v })))
 }
 
-/// Serves the admin API on `socket` (replacing a stale socket file; mode 0600)
-/// and removes expired rows every second.
-pub async fn serve(admin: Arc<Admin>, socket: PathBuf) -> Result<()> {
-    if socket.exists() {
-        std::fs::remove_file(&socket)
+/// Binds the admin socket (mode 0600). A leftover socket that nobody answers on
+/// is replaced; a live one (another gatehouse) or any other kind of file is an
+/// error, so nothing that is not ours is ever deleted.
+///
+/// # Errors
+/// The path is in use or cannot be bound.
+pub fn bind(socket: &Path) -> Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(socket) {
+        if !meta.file_type().is_socket() {
+            anyhow::bail!(
+                "admin socket {}: the path exists and is not a socket; refusing to replace it",
+                socket.display()
+            );
+        }
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            anyhow::bail!(
+                "admin socket {}: another gatehouse is serving it (one state store and socket per gateway)",
+                socket.display()
+            );
+        }
+        std::fs::remove_file(socket)
             .with_context(|| format!("remove stale {}", socket.display()))?;
     }
-    let listener = tokio::net::UnixListener::bind(&socket)
+    let listener = tokio::net::UnixListener::bind(socket)
         .with_context(|| format!("admin socket {}", socket.display()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("chmod {}", socket.display()))?;
-    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("chmod {}", socket.display()))?;
+    Ok(listener)
+}
+
+/// Serves the admin API on a bound socket and removes expired rows every second.
+pub async fn serve(
+    admin: Arc<Admin>,
+    listener: tokio::net::UnixListener,
+    socket: PathBuf,
+) -> Result<()> {
     let janitor = admin.clone();
     tokio::spawn(async move {
         loop {
