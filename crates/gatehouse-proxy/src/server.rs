@@ -258,14 +258,16 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Arc<Shared>) {
                     let id = shared.next_conn_id();
                     let session_shared = shared.clone();
                     let network = verdict_text(&verdict);
-                    shared.sessions.spawn(id, index, peer.ip(), async move {
-                        crate::session::serve(session_shared, id, tcp, peer, network).await;
-                        drop(slot);
-                    });
+                    shared
+                        .sessions
+                        .spawn(id, index, Some(peer.ip()), async move {
+                            crate::session::serve(session_shared, id, tcp, peer, network).await;
+                            drop(slot);
+                        });
                 } else {
                     let id = shared.next_conn_id();
                     let session_shared = shared.clone();
-                    shared.sessions.spawn(id, index, peer.ip(), async move {
+                    shared.sessions.spawn(id, index, None, async move {
                         proxied(session_shared, id, index, tcp, peer).await;
                         drop(slot);
                     });

@@ -12,7 +12,8 @@ use tokio::task::AbortHandle;
 
 struct Entry {
     listener: usize,
-    source: IpAddr,
+    /// `None` while a PROXY header is still awaited: not re-checked until known.
+    source: Option<IpAddr>,
     abort: AbortHandle,
 }
 
@@ -43,7 +44,7 @@ impl Drop for Registration {
 impl Sessions {
     /// Spawns `session` as a task and registers it under `id` with its listener
     /// index and (effective) source address.
-    pub fn spawn<F>(self: &Arc<Self>, id: u64, listener: usize, source: IpAddr, session: F)
+    pub fn spawn<F>(self: &Arc<Self>, id: u64, listener: usize, source: Option<IpAddr>, session: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -72,7 +73,7 @@ impl Sessions {
     pub fn set_source(&self, id: u64, source: IpAddr) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = map.get_mut(&id) {
-            e.source = source;
+            e.source = Some(source);
         }
     }
 
@@ -82,7 +83,8 @@ impl Sessions {
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut closed = 0;
         for e in map.values() {
-            if !allowed(e.listener, e.source) {
+            let Some(source) = e.source else { continue };
+            if !allowed(e.listener, source) {
                 e.abort.abort();
                 closed += 1;
             }
@@ -111,17 +113,20 @@ mod tests {
         let s = Arc::new(Sessions::default());
         let a: IpAddr = "127.0.0.2".parse().expect("ip");
         let b: IpAddr = "127.0.0.3".parse().expect("ip");
-        s.spawn(1, 0, a, async {
-            tokio::time::sleep(Duration::from_secs(60)).await
-        });
-        s.spawn(2, 0, b, async {
-            tokio::time::sleep(Duration::from_secs(60)).await
-        });
-        s.spawn(3, 0, b, async {});
+        let long = || async { tokio::time::sleep(Duration::from_secs(60)).await };
+        s.spawn(1, 0, Some(a), long());
+        s.spawn(2, 0, Some(b), long());
+        s.spawn(3, 0, Some(b), async {});
+        // A PROXY connection whose header has not arrived: source unknown, kept.
+        s.spawn(4, 0, None, long());
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(s.len(), 2, "the finished session removed itself");
-        assert_eq!(s.close_unless(|_, src| src == a), 1);
+        assert_eq!(s.len(), 3, "the finished session removed itself");
+        assert_eq!(
+            s.close_unless(|_, src| src == a),
+            1,
+            "a session without a known source is kept"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(s.len(), 1, "the aborted session removed itself");
+        assert_eq!(s.len(), 2, "the aborted session removed itself");
     }
 }
