@@ -15,11 +15,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
 
 use crate::cancel::CancelTarget;
-use crate::protocol::{parse_backend, BackendMessage, TransactionStatus};
+use crate::protocol::{encode_query, parse_backend, BackendMessage, TransactionStatus};
 use crate::stream::{BoxedIo, MessageStream};
 
 /// Settings for reuse.
@@ -100,28 +99,25 @@ impl UpstreamPool {
         cancel: CancelTarget,
     ) -> bool {
         let mut s = MessageStream::new(io);
-        let mut q = BytesMut::new();
-        q.extend_from_slice(b"Q");
-        q.extend_from_slice(&(4u32 + 12).to_be_bytes());
-        q.extend_from_slice(b"DISCARD ALL\0");
-        s.queue(&q);
-        if s.flush().await.is_err() {
+        if encode_query(b"DISCARD ALL", s.out()).is_err() || s.flush().await.is_err() {
             return false;
         }
         let reset = async {
             let mut ok = false;
             loop {
-                match s.read_with(parse_backend_any).await {
-                    Ok(Reset::ParameterStatus(name, value)) => {
+                match s.read_with(parse_backend).await {
+                    Ok(BackendMessage::ParameterStatus { name, value }) => {
                         match params.iter_mut().find(|(n, _)| *n == name) {
                             Some(p) => p.1 = value,
                             None => params.push((name, value)),
                         }
                     }
-                    Ok(Reset::CommandComplete) => ok = true,
-                    Ok(Reset::Ready(status)) => return ok && status == TransactionStatus::Idle,
-                    Ok(Reset::Other) => {}
-                    Ok(Reset::Error) | Err(_) => return false,
+                    Ok(BackendMessage::CommandComplete(_)) => ok = true,
+                    Ok(BackendMessage::ReadyForQuery(status)) => {
+                        return ok && status == TransactionStatus::Idle
+                    }
+                    Ok(BackendMessage::NoticeResponse(_)) => {}
+                    Ok(_) | Err(_) => return false,
                 }
             }
         };
@@ -168,38 +164,4 @@ impl UpstreamPool {
         let map = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         map.values().map(Vec::len).sum()
     }
-}
-
-enum Reset {
-    ParameterStatus(Vec<u8>, Vec<u8>),
-    CommandComplete,
-    Ready(TransactionStatus),
-    Error,
-    Other,
-}
-
-/// The replies to `DISCARD ALL`: CommandComplete ('C'), ParameterStatus for
-/// settings it reset, NoticeResponse, ReadyForQuery. The startup-phase parser
-/// knows all but 'C', which is taken here.
-fn parse_backend_any(buf: &mut BytesMut) -> Result<Option<Reset>, crate::protocol::ProtocolError> {
-    if buf.first() == Some(&b'C') {
-        if buf.len() < 5 {
-            return Ok(None);
-        }
-        let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-        if !(4..=1024).contains(&len) {
-            return Ok(Some(Reset::Error));
-        }
-        if buf.len() < 1 + len {
-            return Ok(None);
-        }
-        let _ = buf.split_to(1 + len);
-        return Ok(Some(Reset::CommandComplete));
-    }
-    Ok(parse_backend(buf)?.map(|m| match m {
-        BackendMessage::ParameterStatus { name, value } => Reset::ParameterStatus(name, value),
-        BackendMessage::ReadyForQuery(s) => Reset::Ready(s),
-        BackendMessage::ErrorResponse(_) => Reset::Error,
-        _ => Reset::Other,
-    }))
 }

@@ -234,7 +234,8 @@ async fn login_inner(
                 });
             }
             BackendMessage::ErrorResponse(f) => return Err(UpstreamError::Server(f)),
-            BackendMessage::NegotiateProtocolVersion { .. } => {}
+            BackendMessage::NegotiateProtocolVersion { .. }
+            | BackendMessage::CommandComplete(_) => {}
         }
     }
 }

@@ -360,3 +360,19 @@ fn protocol_2_error_format_matches_postgresql_15s_bytes() {
     );
     assert!(encode_error_response_v2(Severity::Fatal, b"a\0b", &mut out).is_err());
 }
+
+#[test]
+fn command_complete_after_a_reset() {
+    let mut buf = BytesMut::from(&b"C\0\0\0\x10DISCARD ALL\0Z\0\0\0\x05I"[..]);
+    assert_eq!(
+        parse_backend(&mut buf).expect("parse"),
+        Some(BackendMessage::CommandComplete(b"DISCARD ALL".to_vec()))
+    );
+    assert_eq!(
+        parse_backend(&mut buf).expect("parse"),
+        Some(BackendMessage::ReadyForQuery(TransactionStatus::Idle))
+    );
+    let mut trailing = BytesMut::from(&b"C\0\0\0\x08OK\0x"[..]);
+    assert!(parse_backend(&mut trailing).is_err());
+    assert_eq!(trailing.len(), 9, "an error consumes nothing");
+}

@@ -248,3 +248,12 @@ fn encoders_refuse_embedded_nuls_and_write_nothing() {
     assert!(encode_sasl_initial_response(b"SC\0RAM", None, &mut out).is_err());
     assert_eq!(&out[..], b"keep");
 }
+
+#[test]
+fn query_encoding() {
+    let mut buf = BytesMut::new();
+    encode_query(b"DISCARD ALL", &mut buf).expect("encode");
+    assert_eq!(&buf[..], b"Q\0\0\0\x10DISCARD ALL\0");
+    assert!(encode_query(b"a\0b", &mut buf).is_err());
+    assert_eq!(buf.len(), 17, "a refused encoding writes nothing");
+}

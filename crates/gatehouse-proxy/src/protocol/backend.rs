@@ -103,6 +103,9 @@ pub enum BackendMessage {
     ErrorResponse(ErrorFields),
     /// 'N'.
     NoticeResponse(ErrorFields),
+    /// 'C': the command tag of a completed statement (e.g. `DISCARD ALL`), as
+    /// after a session reset.
+    CommandComplete(Vec<u8>),
     /// 'v'.
     NegotiateProtocolVersion {
         /// The version the server will speak (the full `major << 16 | minor`
@@ -340,7 +343,7 @@ pub fn parse_backend(buf: &mut BytesMut) -> Result<Option<BackendMessage>, Proto
 }
 
 /// Parses one server message of the startup phase ('R', 'S', 'K', 'Z', 'E', 'N',
-/// 'v') off the front of `buf`: `Ok(None)` while incomplete, nothing consumed.
+/// 'v', and 'C' for a reset's CommandComplete) off the front of `buf`: `Ok(None)` while incomplete, nothing consumed.
 ///
 /// # Errors
 /// [`ProtocolError::UnexpectedBackendMessage`] for other type bytes,
@@ -352,7 +355,7 @@ pub fn parse_backend_limited(
     buf: &mut BytesMut,
     max_len: usize,
 ) -> Result<Option<BackendMessage>, ProtocolError> {
-    let known = |t| matches!(t, b'R' | b'S' | b'K' | b'Z' | b'E' | b'N' | b'v');
+    let known = |t| matches!(t, b'R' | b'S' | b'K' | b'Z' | b'E' | b'N' | b'v' | b'C');
     let unknown = |tag| ProtocolError::UnexpectedBackendMessage { tag };
     let Some(total) = frame_len(buf, max_len, known, unknown)? else {
         return Ok(None);
@@ -402,6 +405,13 @@ fn decode_backend(tag: u8, body: &[u8]) -> Result<BackendMessage, ProtocolError>
         }),
         b'E' => BackendMessage::ErrorResponse(ErrorFields::decode_body(body)?),
         b'N' => BackendMessage::NoticeResponse(ErrorFields::decode_body(body)?),
+        b'C' => {
+            let (tag, rest) = split_cstr(body).ok_or(ProtocolError::InvalidString)?;
+            if !rest.is_empty() {
+                return Err(trailing("bytes after CommandComplete"));
+            }
+            BackendMessage::CommandComplete(tag.to_vec())
+        }
         _ => {
             // 'v', the only other tag `split_frame` lets through.
             let version = ProtocolVersion::from_code(int_at(0)? as u32);

@@ -156,6 +156,14 @@ pub fn encode_sasl_response(data: &[u8], buf: &mut BytesMut) -> Result<(), Encod
     })
 }
 
+/// Appends a simple Query ('Q', the SQL text and its NUL).
+///
+/// # Errors
+/// [`EncodeError::EmbeddedNul`]; [`EncodeError::TooLong`].
+pub fn encode_query(sql: &[u8], buf: &mut BytesMut) -> Result<(), EncodeError> {
+    put_message(buf, b'Q', |buf| put_cstr(buf, sql, "query"))
+}
+
 /// Appends a Terminate: `58 00 00 00 04`.
 pub fn encode_terminate(buf: &mut BytesMut) {
     buf.put_u8(b'X');
