@@ -198,6 +198,18 @@ impl Catalog {
         Ok(client)
     }
 
+    /// Runs `sql` with `$1 = role` through the catalog login, within the connect
+    /// timeout (a hung catalog backend must not hold logins until the
+    /// authentication timeout).
+    async fn query(&self, sql: &str, role: &str) -> Result<Vec<tokio_postgres::Row>, CatalogError> {
+        let client = self.client().await?;
+        let budget = self.login.connect_timeout;
+        tokio::time::timeout(budget, client.query(sql, &[&role]))
+            .await
+            .map_err(|_| CatalogError::Timeout(budget))?
+            .map_err(CatalogError::from)
+    }
+
     /// The role's record through `query`, from cache when younger than the TTL.
     pub async fn role(&self, query: &str, role: &str) -> Result<RoleRecord, CatalogError> {
         if let Some((at, rec)) = self.roles.lock().await.get(role) {
@@ -205,11 +217,7 @@ impl Catalog {
                 return Ok(rec.clone());
             }
         }
-        let client = self.client().await?;
-        let budget = self.login.connect_timeout;
-        let rows = tokio::time::timeout(budget, client.query(query, &[&role]))
-            .await
-            .map_err(|_| CatalogError::Timeout(budget))??;
+        let rows = self.query(query, role).await?;
         let rec = match rows.first() {
             None => RoleRecord::default(),
             Some(row) => {
@@ -244,22 +252,13 @@ impl Catalog {
                 return Ok(m.clone());
             }
         }
-        let client = self.client().await?;
-        let budget = self.login.connect_timeout;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&role];
-        let exists_q = client.query(
-            "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-            &params,
-        );
-        let exists = !tokio::time::timeout(budget, exists_q)
-            .await
-            .map_err(|_| CatalogError::Timeout(budget))??
+        let exists = !self
+            .query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", role)
+            .await?
             .is_empty();
         let mut m = Membership::default();
         if exists {
-            let rows = tokio::time::timeout(budget, client.query(MEMBERSHIP_QUERY, &[&role]))
-                .await
-                .map_err(|_| CatalogError::Timeout(budget))??;
+            let rows = self.query(MEMBERSHIP_QUERY, role).await?;
             let names = rows
                 .iter()
                 .map(|r| r.try_get::<_, String>(0))
