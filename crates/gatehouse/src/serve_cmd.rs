@@ -81,16 +81,21 @@ pub fn serve(args: &ConfigArg) -> Result<u8> {
     let admin_socket = loaded.admin_socket.clone();
     let socket_to_remove = admin_socket.clone();
     let network = loaded.gateway.network.clone();
+    let mut gateway_config = loaded.gateway;
+    // The gateway starts with the configured policy plus the stored rules and
+    // members, compiled once by Gateway::bind.
+    let store = gatehouse_state::StateStore::open(&state_file)
+        .with_context(|| format!("state store {}", state_file.display()))?;
+    gateway_config.network = crate::admin::server::merged(&store, network.clone())?;
     runtime.block_on(async move {
-        let gateway = Gateway::bind(loaded.gateway).await?;
-        let shared = gateway.shared();
-        let admin = crate::admin::server::Admin::new(&state_file, network, shared.clone())?;
-        admin.publish().map_err(|e| {
+        let gateway = Gateway::bind(gateway_config).await.map_err(|e| {
             anyhow::anyhow!(
-                "the state store's rules do not fit the configuration: {e} \
-                 (put the group back in gatehouse.toml, or remove those rules with `gatehouse sg` first)"
+                "{e} (if the state store's rules name a group no longer in gatehouse.toml: \
+                 put the group back, or remove those rules with `gatehouse sg` first)"
             )
         })?;
+        let shared = gateway.shared();
+        let admin = crate::admin::server::Admin::new(store, network, shared.clone());
         let listener = crate::admin::server::bind(&admin_socket)?;
         for a in gateway.local_addrs() {
             tracing::info!(target: "gatehouse::server", address = %a, "listening");

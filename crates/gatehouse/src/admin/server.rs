@@ -30,15 +30,14 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Opens the state store and remembers the static part of the policy.
-    pub fn new(store_path: &Path, base: NetworkPolicy, shared: Arc<Shared>) -> Result<Arc<Admin>> {
-        let store = StateStore::open(store_path)
-            .with_context(|| format!("state store {}", store_path.display()))?;
-        Ok(Arc::new(Admin {
+    /// Takes the opened state store and the static part of the policy; the
+    /// gateway must already run with [`merged`] of the two.
+    pub fn new(store: StateStore, base: NetworkPolicy, shared: Arc<Shared>) -> Arc<Admin> {
+        Arc::new(Admin {
             store,
             base: std::sync::Mutex::new(base),
             shared,
-        }))
+        })
     }
 
     /// The static part as configured now.
