@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod connect;
 pub mod directory;
 pub mod policy;
 pub mod token;

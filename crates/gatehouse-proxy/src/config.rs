@@ -30,6 +30,9 @@ pub struct GatewayConfig {
     pub network: crate::network::NetworkPolicy,
     /// PROXY protocol from trusted balancers (all listeners).
     pub proxy: Option<crate::proxy_header::ProxySettings>,
+    /// The `iam` method's settings and directory (`None`: no `[iam]` section, so
+    /// `iam` lines refuse every client).
+    pub iam: Option<Arc<crate::iam::IamGate>>,
 }
 
 /// The loaded pg_hba.conf / pg_ident.conf and the facts matching needs.

@@ -81,6 +81,9 @@ pub struct Decision {
     pub method: Option<&'static str>,
     /// pg_ident line that allowed a mapped name, as `file:line`.
     pub ident_line: Option<String>,
+    /// The `iam` method's facts: principal, access key and the deciding statement,
+    /// e.g. `arn:aws:iam::123456789012:user/app key AKIA… allowed by app statement 0 (Sid Connect)`.
+    pub iam: Option<String>,
     /// SQLSTATE sent to the client, if refused.
     pub sqlstate: Option<String>,
 }
@@ -103,6 +106,7 @@ impl Decision {
             hba_line = %opt(&self.hba_line),
             method = self.method.unwrap_or(""),
             ident_line = %opt(&self.ident_line),
+            iam = %opt(&self.iam),
             outcome = outcome.as_str(),
             sqlstate = self.sqlstate.as_deref().unwrap_or(""),
             reason = %reason,

@@ -26,6 +26,7 @@ pub mod cancel;
 pub mod catalog;
 pub mod config;
 pub mod decision;
+pub mod iam;
 pub mod network;
 pub mod pool;
 pub mod protocol;

@@ -51,6 +51,8 @@ pub struct Shared {
     network_changed: Notify,
     /// PROXY protocol settings.
     proxy: Option<ProxySettings>,
+    /// The `iam` method (`[iam]`), if configured.
+    pub iam: Option<Arc<crate::iam::IamGate>>,
     conn_ids: AtomicU64,
 }
 
@@ -157,6 +159,7 @@ impl Gateway {
             network: RwLock::new(Arc::new((config.network, compiled))),
             network_changed: Notify::new(),
             proxy: config.proxy,
+            iam: config.iam,
             conn_ids: AtomicU64::new(0),
         });
         Ok(Gateway { listeners, shared })

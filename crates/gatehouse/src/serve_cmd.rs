@@ -35,6 +35,10 @@ pub fn check(args: &ConfigArg, out: &mut String) -> Result<u8> {
                 )
             })?;
     }
+    if let Some(iam) = &loaded.iam {
+        // The stored IAM directory must decrypt with the key file and parse.
+        config::iam::directory(iam, &loaded.state_file)?;
+    }
     for w in &loaded.warnings {
         say!(out, "warning: {w}");
     }
@@ -82,11 +86,17 @@ pub fn serve(args: &ConfigArg) -> Result<u8> {
     let socket_to_remove = admin_socket.clone();
     let network = loaded.gateway.network.clone();
     let mut gateway_config = loaded.gateway;
+
     // The gateway starts with the configured policy plus the stored rules and
     // members, compiled once by Gateway::bind.
     let store = gatehouse_state::StateStore::open(&state_file)
         .with_context(|| format!("state store {}", state_file.display()))?;
     gateway_config.network = crate::admin::server::merged(&store, network.clone())?;
+    if let Some(iam) = &loaded.iam {
+        let gate = std::sync::Arc::new(config::iam::gate(iam, &state_file)?);
+        watch_iam(gate.clone(), iam.clone(), state_file.clone());
+        gateway_config.iam = Some(gate);
+    }
     runtime.block_on(async move {
         let gateway = Gateway::bind(gateway_config).await.map_err(|e| {
             anyhow::anyhow!(
@@ -187,4 +197,57 @@ pub fn stored_policy(
     let store = gatehouse_state::StateStore::open(state_file)
         .with_context(|| format!("state store {}", state_file.display()))?;
     Ok(Some(crate::admin::server::merged(&store, base.clone())?))
+}
+
+/// Every second: when another process (`gatehouse iam …`) changed the state store,
+/// the IAM directory is rebuilt and swapped in for new logins (a broken one is
+/// logged and the running one kept); access keys used since the last tick get
+/// their last-used time written. On a thread of its own: SQLite calls block.
+fn watch_iam(
+    gate: std::sync::Arc<gatehouse_proxy::iam::IamGate>,
+    cfg: config::iam::IamConfig,
+    state_file: PathBuf,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("iam-directory".into())
+        .spawn(move || {
+            let mut store: Option<gatehouse_state::StateStore> = None;
+            let mut seen = None;
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                if store.is_none() {
+                    store = gatehouse_state::StateStore::open(&state_file).ok();
+                }
+                let Some(s) = &store else { continue };
+                for (key_id, at) in gate.take_last_used() {
+                    if let Err(e) = s.touch_access_key(&key_id, at) {
+                        tracing::warn!(target: "gatehouse::iam", error = %e, "cannot record an access key's last use");
+                    }
+                }
+                let version = match s.data_version() {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(target: "gatehouse::iam", error = %e, "cannot poll the state store");
+                        continue;
+                    }
+                };
+                if seen.replace(version).is_none_or(|old| old == version) {
+                    continue;
+                }
+                match config::iam::directory(&cfg, &state_file) {
+                    Ok(d) => {
+                        gate.set_directory(d);
+                        tracing::info!(target: "gatehouse::iam", "IAM directory reloaded from the state store");
+                    }
+                    Err(e) => tracing::error!(
+                        target: "gatehouse::iam",
+                        error = %format!("{e:#}"),
+                        "IAM directory reload failed; keeping the running one"
+                    ),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(target: "gatehouse::iam", error = %e, "cannot start the IAM directory watcher");
+    }
 }

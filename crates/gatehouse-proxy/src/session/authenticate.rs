@@ -7,7 +7,10 @@
 //! role still gets a full (doomed) SCRAM exchange so that its absence is not
 //! revealed. Every failure carries its detailed reason for the decision log.
 
+use std::net::IpAddr;
 use std::time::SystemTime;
+
+use gatehouse_iam::connect::ConnectRequest;
 
 use gatehouse_hba::options::{ClientCert, ClientName};
 use gatehouse_hba::{AuthMethod, HbaLine, IdentDecision, Membership};
@@ -24,6 +27,7 @@ use crate::protocol::{
     encode_auth_sasl_continue, encode_auth_sasl_final, parse_message_limited, password_from,
     sasl_initial_response, FrontendMessage, PG_MAX_AUTH_TOKEN_LENGTH,
 };
+use crate::iam::IamGate;
 use crate::refusal::{auth_failed, certificate_required, Refusal};
 use crate::session::negotiate::TlsInfo;
 use crate::stream::{MessageStream, ReadError};
@@ -60,6 +64,13 @@ pub struct AuthInput<'a> {
     pub membership: &'a Membership,
     /// Per-process key for mock SCRAM salts of unknown roles.
     pub mock_key: &'a MockAuthKey,
+    /// The `iam` method's gate (`[iam]`), if configured.
+    pub iam: Option<&'a IamGate>,
+    /// The client's real address (after any PROXY header): `aws:SourceIp`.
+    pub source: IpAddr,
+    /// The role is a member of the token-only role (RDS `rds_iam`): whatever the
+    /// line's method, it must present a token.
+    pub token_only: bool,
 }
 
 /// What a successful authentication leaves.
@@ -68,6 +79,8 @@ pub struct Authenticated {
     pub proof: ClientProof,
     /// The pg_ident line that allowed the mapping, if a map was used.
     pub ident_line: Option<String>,
+    /// For `iam`: who the token proved and which statement allowed it.
+    pub iam: Option<String>,
 }
 
 /// Runs clientcert checks and the line's method.
@@ -90,7 +103,17 @@ pub async fn authenticate(
         }
         return Err(certificate_required().into());
     }
-    let proof = match line.method {
+    let mut iam_summary = None;
+    let method = if input.token_only && line.method != AuthMethod::Reject {
+        AuthMethod::Iam
+    } else {
+        line.method
+    };
+    let proof = match method {
+        AuthMethod::Iam => {
+            iam_summary = Some(iam(stream, input).await?);
+            ClientProof::None
+        }
         AuthMethod::Trust => ClientProof::None,
         AuthMethod::Reject => {
             return Err(auth_failed(AuthMethod::Reject, input.user, "reject line").into())
@@ -114,7 +137,72 @@ pub async fn authenticate(
     if opts.clientcert == ClientCert::VerifyFull && line.method != AuthMethod::Cert {
         ident_line = check_cert(input, false)?;
     }
-    Ok(Authenticated { proof, ident_line })
+    Ok(Authenticated {
+        proof,
+        ident_line,
+        iam: iam_summary,
+    })
+}
+
+/// The `iam` method: the password is an RDS IAM auth token (SigV4), checked against
+/// the directory and the key owner's policies ([`IamGate::authorize`]). Refused
+/// without asking for the token when the connection is not TLS, unless the line
+/// says `iam_allow_plaintext=1` (a token-only role never gets that exemption from
+/// another method's line). Every refusal is RDS's 28P01
+/// `PAM authentication failed for user "…"`; the log names the failed check.
+async fn iam(stream: &mut MessageStream, input: &AuthInput<'_>) -> Result<String, AuthFailure> {
+    let fail = |why: String| -> AuthFailure { auth_failed(AuthMethod::Iam, input.user, why).into() };
+    let overridden = input.line.method != AuthMethod::Iam;
+    let Some(gate) = input.iam else {
+        return Err(fail("iam: no [iam] section is configured".into()));
+    };
+    let plaintext_ok = !overridden && input.line.options.iam_allow_plaintext;
+    if input.tls.is_none() && !plaintext_ok {
+        let why = if overridden {
+            format!(
+                "iam: the role is a member of {} (token only) and the connection is not TLS",
+                gate.token_only_role().unwrap_or_default()
+            )
+        } else {
+            "iam: the connection is not TLS (the line does not say iam_allow_plaintext=1)"
+                .to_owned()
+        };
+        return Err(fail(why));
+    }
+    encode_auth_cleartext_password(stream.out());
+    send(stream).await?;
+    let body = read_response(stream).await?;
+    let token = password_packet(&body)?;
+    let Ok(token) = std::str::from_utf8(token) else {
+        return Err(fail("iam: malformed: the token is not UTF-8".into()));
+    };
+    let request = ConnectRequest {
+        token,
+        db_user: input.user,
+        source_ip: input.source,
+        secure_transport: input.tls.is_some(),
+        now: SystemTime::now(),
+    };
+    let via = if overridden {
+        format!(
+            " (member of {}: token only)",
+            gate.token_only_role().unwrap_or_default()
+        )
+    } else {
+        String::new()
+    };
+    match gate.authorize(&request) {
+        Ok(grant) => Ok(format!(
+            "{} key {} allowed by {}{via}",
+            grant.user_arn,
+            grant.token.access_key_id,
+            grant
+                .statement
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "policy".into()),
+        )),
+        Err(refusal) => Err(fail(format!("iam {refusal}{via}"))),
+    }
 }
 
 /// PostgreSQL's `CheckCertAuth()`: the certificate's CN (or DN with

@@ -141,12 +141,13 @@ async fn front_door(
 
     let rules = shared.rules();
     let secrets = shared.secrets();
-    let membership = if rules.needs_membership {
+    let token_only_role = shared.iam.as_ref().and_then(|g| g.token_only_role());
+    let membership = if rules.needs_membership || token_only_role.is_some() {
         match secrets.membership(&user).await {
             Ok(m) => m,
             Err(e) => {
                 let r = refusal::upstream_unavailable(format!(
-                    "reading memberships for +group/samerole: {e}"
+                    "reading memberships for +group/samerole/token-only role: {e}"
                 ));
                 refuse(stream, r, d, Outcome::UpstreamFailed).await;
                 return None;
@@ -198,6 +199,13 @@ async fn front_door(
         return None;
     }
 
+    // RDS: members of rds_iam log in only with a token, whatever pg_hba.conf says.
+    // A role named like the token-only role itself is not its own member here.
+    let token_only = token_only_role
+        .is_some_and(|r| r != user.as_str() && membership.is_member(&user, r));
+    if token_only && line.method != gatehouse_hba::AuthMethod::Iam {
+        d.method = Some(gatehouse_hba::AuthMethod::Iam.name());
+    }
     let input = AuthInput {
         line,
         user: &user,
@@ -206,10 +214,14 @@ async fn front_door(
         secrets: &secrets,
         membership: &membership,
         mock_key: &shared.mock_key,
+        iam: shared.iam.as_deref(),
+        source: peer.ip(),
+        token_only,
     };
     match authenticate(&mut stream, &input).await {
         Ok(done) => {
             d.ident_line = done.ident_line;
+            d.iam = done.iam;
             encode_auth_ok(stream.out());
             if let Err(e) = stream.flush().await {
                 d.log(

@@ -205,6 +205,7 @@ pub fn config(
         limits: Limits::default(),
         network: gatehouse_proxy::network::NetworkPolicy::open(1),
         proxy: None,
+        iam: None,
     }
 }
 

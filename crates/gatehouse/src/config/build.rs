@@ -62,6 +62,47 @@ pub struct Loaded {
     pub admin_socket: PathBuf,
     /// The state store file.
     pub state_file: PathBuf,
+    /// `[iam]`, checked (the gate itself is built by `serve` from the state store).
+    pub iam: Option<super::iam::IamConfig>,
+}
+
+/// What is worth a look in how `iam` is set up.
+fn iam_warnings(
+    rules: &Rules,
+    iam: Option<&super::iam::IamConfig>,
+    memberships_known: bool,
+    upstream_auth: &UpstreamAuth,
+    warnings: &mut Vec<String>,
+) {
+    let iam_lines: Vec<String> = rules
+        .hba
+        .lines
+        .iter()
+        .filter(|l| l.method == AuthMethod::Iam)
+        .map(|l| format!("{}:{}", l.file, l.line))
+        .collect();
+    match iam {
+        None if !iam_lines.is_empty() => warnings.push(format!(
+            "pg_hba.conf has iam lines ({}) but [iam] is not set: they refuse every client",
+            iam_lines.join(", ")
+        )),
+        None => {}
+        Some(cfg) => {
+            if let (Some(role), false) = (&cfg.token_only_role, memberships_known) {
+                warnings.push(format!(
+                    "[iam] token_only_role = {role:?}, but memberships are not read from the catalogs \
+                     ([auth] source = \"auth_query\" or memberships_from_catalog = true): its members are not recognised"
+                ));
+            }
+            if matches!(upstream_auth, UpstreamAuth::ScramPassthrough) {
+                warnings.push(
+                    "[upstream] auth = \"scram-passthrough\": token logins have no password to pass on; \
+                     use \"trust\" or \"password\" for roles that log in with iam"
+                        .into(),
+                );
+            }
+        }
+    }
 }
 
 fn rel(base: &Path, p: &Path) -> PathBuf {
@@ -403,6 +444,19 @@ pub fn load(path: &Path) -> Result<Loaded> {
         check_egress(path, n, host, *port)?;
     }
     let (network, proxy) = network_policy(path, file.network, &listen, &mut warnings)?;
+    let memberships_known = matches!(
+        secrets,
+        SecretSource::AuthQuery { .. }
+            | SecretSource::Userlist {
+                catalog: Some(_),
+                ..
+            }
+    );
+    let iam = match file.iam {
+        Some(section) => Some(super::iam::iam_config(path, section, &base)?),
+        None => None,
+    };
+    iam_warnings(&rules, iam.as_ref(), memberships_known, &upstream_auth, &mut warnings);
 
     Ok(Loaded {
         gateway: GatewayConfig {
@@ -422,7 +476,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
             },
             network,
             proxy,
+            iam: None,
         },
+        iam,
         log: file.log,
         warnings,
         admin_socket: rel(&base, &file.admin.socket),

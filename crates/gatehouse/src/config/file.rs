@@ -28,6 +28,44 @@ pub struct FileConfig {
     /// `[admin]`: the admin API socket and the state store.
     #[serde(default)]
     pub admin: AdminSection,
+    /// `[iam]`: the `iam` method (RDS IAM database authentication).
+    pub iam: Option<IamSection>,
+}
+
+/// `[iam]`: who this gateway is in AWS terms, for RDS IAM auth tokens and
+/// `rds-db:connect` policies (docs/iam-tokens.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamSection {
+    /// 12-digit account id of ARNs (`arn:aws:iam::ACCOUNT:user/…`, `arn:aws:rds-db:…:ACCOUNT:…`).
+    pub account_id: String,
+    /// The region tokens must be signed for, e.g. `us-east-1`.
+    pub region: String,
+    /// The DB resource id in `dbuser` ARNs, e.g. `db-ABCDEFGHIJKLMNOPQRSTUVWXY1`.
+    pub resource_id: String,
+    /// Endpoint names (`host:port`) a token's host part may name; at least one.
+    pub endpoints: Vec<String>,
+    /// Seconds a token's X-Amz-Date may be ahead of our clock (default 300).
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew: f64,
+    /// Members of this database role may log in only with a token, whatever
+    /// pg_hba.conf says (default `rds_iam`; `""` turns it off).
+    #[serde(default = "default_token_only_role")]
+    pub token_only_role: String,
+    /// The key file that encrypts secret access keys in the state store
+    /// (default `gatehouse-iam.key`; 32 bytes, mode 0600).
+    #[serde(default = "default_iam_key_file")]
+    pub key_file: PathBuf,
+}
+
+fn default_clock_skew() -> f64 {
+    300.0
+}
+fn default_token_only_role() -> String {
+    "rds_iam".into()
+}
+fn default_iam_key_file() -> PathBuf {
+    "gatehouse-iam.key".into()
 }
 
 /// `[admin]`.

@@ -4,5 +4,6 @@
 
 mod build;
 mod file;
+pub mod iam;
 
 pub use build::{admin_socket, load};
