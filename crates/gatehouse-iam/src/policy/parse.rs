@@ -315,13 +315,25 @@ fn resources(
         .into_iter()
         .map(|(path, text)| {
             let tokens = tokenize(text, syntax(true, version)).map_err(|m| err(&path, m))?;
-            let is_arn = split_arn_tokens(&tokens)
-                .is_some_and(|parts| parts[0] == [Token::Lit("arn".to_owned())]);
+            // `arn:`, a partition and a service, as literal text; a `*` may stand for
+            // the rest (`arn:aws:rds-db:us-east-1:*`).
+            let is_arn = match tokens.first() {
+                Some(Token::Lit(head)) => {
+                    head.strip_prefix("arn:")
+                        .and_then(|rest| rest.split_once(':'))
+                        .is_some_and(|(partition, _)| !partition.is_empty())
+                        && head
+                            .split(':')
+                            .nth(2)
+                            .is_some_and(|service| !service.is_empty())
+                }
+                _ => false,
+            };
             if text != "*" && !is_arn {
                 return Err(err(
                     path,
                     format!(
-                        "expected \"*\" or an ARN (arn:partition:service:region:account:resource), found {}",
+                        "expected \"*\" or an ARN (arn:partition:service:…), found {}",
                         quote(text)
                     ),
                 ));
