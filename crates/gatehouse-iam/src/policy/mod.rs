@@ -1,15 +1,64 @@
-//! IAM policy documents (AWS's JSON grammar) and AWS's evaluation logic.
+//! IAM policy documents (AWS's JSON grammar) and AWS's evaluation logic for
+//! identity-based policies.
 //!
-//! PUBLIC INTERFACE FIXED — the bodies are being written. Other modules and crates code
-//! against these signatures.
+//! [`PolicyDocument::parse`] validates a document the way IAM does when a policy is
+//! created (and a little stricter, see below) and compiles it: wildcards, policy
+//! variables, CIDRs, dates and numbers are read once, so [`evaluate`] does no parsing of
+//! the policy and no regex work — a login is checked against 100 statements in a few
+//! microseconds (`benches/policy.rs`).
+//!
+//! # AWS rules mirrored
+//! - Elements: `Version` (`2012-10-17`, or `2008-10-17` which is also the default and
+//!   where `${…}` is plain text), `Id`, `Statement` (one object or an array), and per
+//!   statement `Sid` (ASCII letters and digits, unique in the document), `Effect`,
+//!   exactly one of `Action`/`NotAction`, exactly one of `Resource`/`NotResource`,
+//!   optional `Condition`. `Principal`/`NotPrincipal` are refused: they belong to
+//!   resource-based policies.
+//! - `Action` matches case-insensitively, `Resource` case-sensitively, both as a glob on
+//!   the whole string: `*` any run of characters (colons included), `?` one character.
+//! - Every condition operator of IAM's reference, `…IfExists`, `Null`, and the set
+//!   operators `ForAnyValue:`/`ForAllValues:` (see `condition.rs` for the exact rules).
+//! - Policy variables `${key}` and `${key, 'default'}` in `Resource`/`NotResource` and
+//!   in the values of String and ARN operators; escapes `${*}`, `${?}`, `${$}`.
+//! - Evaluation: a matching Deny beats any Allow; no matching statement is an implicit
+//!   deny.
+//!
+//! # Where gatehouse is stricter or decides what AWS leaves open
+//! - Duplicate JSON keys, empty arrays, unknown operators, malformed literals and
+//!   malformed `${…}` are refused with the JSON path of the value instead of being
+//!   accepted or ignored.
+//! - A request value that does not parse for its operator makes that condition false;
+//!   a variable without a value (and no default) never widens a statement: its
+//!   `Resource` value matches nothing, and a `NotResource` or negated condition that
+//!   holds it is false.
+//! - Only identity-based policies: no resource-based policies, permission boundaries,
+//!   session policies or SCPs.
+
+mod condition;
+mod document;
+mod evaluate;
+mod json;
+mod parse;
+mod values;
+mod variables;
+mod wildcard;
+
+pub use document::{Effect, PolicyVersion, Statement};
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A parsed, validated policy document (`{"Version": …, "Statement": […]}`).
+/// The largest document accepted, in characters not counting whitespace outside
+/// strings: IAM's limit for a customer managed policy.
+pub const MAX_DOCUMENT_CHARS: usize = 6144;
+
+/// A parsed, validated and compiled policy document (`{"Version": …, "Statement": […]}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyDocument {
     source: String,
+    version: PolicyVersion,
+    id: Option<String>,
+    statements: Vec<Statement>,
 }
 
 impl PolicyDocument {
@@ -17,16 +66,41 @@ impl PolicyDocument {
     ///
     /// # Errors
     /// [`PolicyError`] naming the JSON path of the first problem
-    /// (`$.Statement[1].Condition.IpAddress.aws:SourceIp[0]`).
+    /// (`$.Statement[1].Condition.IpAddress.aws:SourceIp[0]`): text that is not JSON or is
+    /// longer than [`MAX_DOCUMENT_CHARS`] (path `$`), a duplicate key, an unknown element
+    /// or operator, a value of the wrong type, an empty array, a missing `Effect`,
+    /// `Action`/`NotAction` or `Resource`/`NotResource`, both of a pair, `Principal`, a
+    /// duplicate or malformed `Sid`, an action that is not `service:action`, a resource
+    /// that is not `*` or an ARN, a malformed CIDR, date, number, boolean, base64 value
+    /// or `${…}` variable.
     pub fn parse(json: &str) -> Result<PolicyDocument, PolicyError> {
+        let parsed = parse::document(json)?;
         Ok(PolicyDocument {
             source: json.to_owned(),
+            version: parsed.version,
+            id: parsed.id,
+            statements: parsed.statements,
         })
     }
 
     /// The document's text as given to [`PolicyDocument::parse`].
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The language version (`2008-10-17` when the document has no `Version`).
+    pub fn version(&self) -> PolicyVersion {
+        self.version
+    }
+
+    /// The document's `Id`, if any.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The statements, in document order (a lone statement object is the only one).
+    pub fn statements(&self) -> &[Statement] {
+        &self.statements
     }
 }
 
@@ -83,6 +157,11 @@ impl RequestContext {
             .get(&key.to_ascii_lowercase())
             .map(Vec::as_slice)
     }
+
+    /// The values of a key already in lower case (no allocation, for evaluation).
+    pub(crate) fn values_lowercase(&self, key: &str) -> Option<&[String]> {
+        self.values.get(key).map(Vec::as_slice)
+    }
 }
 
 /// The outcome of [`evaluate`].
@@ -127,9 +206,13 @@ pub struct Evaluation {
 }
 
 /// AWS's evaluation logic for identity-based policies.
-pub fn evaluate(_policies: &[AttachedPolicy<'_>], _ctx: &RequestContext) -> Evaluation {
-    Evaluation {
-        decision: Decision::ImplicitDeny,
-        deciding: None,
-    }
+///
+/// The policies are read in the order given, each one's statements in document order.
+/// The first statement with `"Effect": "Deny"` that applies to the request decides
+/// [`Decision::ExplicitDeny`] (nothing can override it); otherwise the first applying
+/// Allow decides [`Decision::Allow`]; otherwise [`Decision::ImplicitDeny`] with no
+/// deciding statement. A statement applies when its Action/NotAction, its
+/// Resource/NotResource and every condition match (see [`Statement::applies_to`]).
+pub fn evaluate(policies: &[AttachedPolicy<'_>], ctx: &RequestContext) -> Evaluation {
+    evaluate::evaluate(policies, ctx)
 }
