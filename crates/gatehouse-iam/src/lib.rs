@@ -15,3 +15,5 @@
 pub mod directory;
 pub mod policy;
 pub mod token;
+
+pub use directory::{AccessKey, Directory, Group, KeyStatus, MasterKey, Role, User};
