@@ -16,3 +16,5 @@ pub mod connect;
 pub mod directory;
 pub mod policy;
 pub mod token;
+
+pub use directory::{AccessKey, Directory, Group, KeyStatus, MasterKey, Role, User};

@@ -26,18 +26,80 @@ pub enum ChangeAction {
     ExpireRule,
     /// An expired member was removed; detail: the member.
     ExpireMember,
+    /// An IAM user was created; detail: `UserName`, `UserId`, `Arn`, `Path`.
+    IamCreateUser,
+    /// An IAM user was deleted; detail: as for creation.
+    IamDeleteUser,
+    /// An IAM group was created; detail: `GroupName`, `GroupId`, `Arn`, `Path`.
+    IamCreateGroup,
+    /// An IAM group was deleted.
+    IamDeleteGroup,
+    /// A user was added to a group; detail: `GroupName`, `UserName`.
+    IamAddUserToGroup,
+    /// A user was removed from a group.
+    IamRemoveUserFromGroup,
+    /// An IAM role was created; detail: `RoleName`, `RoleId`, `Arn`, `Path`,
+    /// `AssumeRolePolicyDocument`.
+    IamCreateRole,
+    /// An IAM role was deleted.
+    IamDeleteRole,
+    /// An access key was created; detail: `UserName`, `AccessKeyId`, `Status` (never the
+    /// secret).
+    IamCreateAccessKey,
+    /// An access key's status changed; detail: as for creation.
+    IamUpdateAccessKey,
+    /// An access key was deleted.
+    IamDeleteAccessKey,
+    /// An inline policy was put (created or replaced); detail: `PrincipalKind`,
+    /// `PrincipalName`, `PolicyName`, `PolicyDocument`.
+    IamPutInlinePolicy,
+    /// An inline policy was deleted.
+    IamDeleteInlinePolicy,
+    /// A managed policy was created; detail: `PolicyName`, `PolicyId`, `Arn`, `Path`,
+    /// `PolicyDocument`.
+    IamCreatePolicy,
+    /// A managed policy was deleted.
+    IamDeletePolicy,
+    /// A managed policy was attached; detail: `PrincipalKind`, `PrincipalName`,
+    /// `PolicyArn`.
+    IamAttachPolicy,
+    /// A managed policy was detached.
+    IamDetachPolicy,
 }
 
 impl ChangeAction {
     /// Every action, in declaration order.
-    pub const ALL: [ChangeAction; 6] = [
+    pub const ALL: [ChangeAction; 23] = [
         ChangeAction::AuthorizeIngress,
         ChangeAction::RevokeIngress,
         ChangeAction::RegisterMember,
         ChangeAction::DeregisterMember,
         ChangeAction::ExpireRule,
         ChangeAction::ExpireMember,
+        ChangeAction::IamCreateUser,
+        ChangeAction::IamDeleteUser,
+        ChangeAction::IamCreateGroup,
+        ChangeAction::IamDeleteGroup,
+        ChangeAction::IamAddUserToGroup,
+        ChangeAction::IamRemoveUserFromGroup,
+        ChangeAction::IamCreateRole,
+        ChangeAction::IamDeleteRole,
+        ChangeAction::IamCreateAccessKey,
+        ChangeAction::IamUpdateAccessKey,
+        ChangeAction::IamDeleteAccessKey,
+        ChangeAction::IamPutInlinePolicy,
+        ChangeAction::IamDeleteInlinePolicy,
+        ChangeAction::IamCreatePolicy,
+        ChangeAction::IamDeletePolicy,
+        ChangeAction::IamAttachPolicy,
+        ChangeAction::IamDetachPolicy,
     ];
+
+    /// Whether the change is to the IAM identity store (else to layer 1's rules and
+    /// members).
+    pub fn is_iam(self) -> bool {
+        self.as_str().starts_with("iam_")
+    }
 
     /// The snake_case name, e.g. `authorize_ingress`.
     pub fn as_str(self) -> &'static str {
@@ -48,6 +110,23 @@ impl ChangeAction {
             ChangeAction::DeregisterMember => "deregister_member",
             ChangeAction::ExpireRule => "expire_rule",
             ChangeAction::ExpireMember => "expire_member",
+            ChangeAction::IamCreateUser => "iam_create_user",
+            ChangeAction::IamDeleteUser => "iam_delete_user",
+            ChangeAction::IamCreateGroup => "iam_create_group",
+            ChangeAction::IamDeleteGroup => "iam_delete_group",
+            ChangeAction::IamAddUserToGroup => "iam_add_user_to_group",
+            ChangeAction::IamRemoveUserFromGroup => "iam_remove_user_from_group",
+            ChangeAction::IamCreateRole => "iam_create_role",
+            ChangeAction::IamDeleteRole => "iam_delete_role",
+            ChangeAction::IamCreateAccessKey => "iam_create_access_key",
+            ChangeAction::IamUpdateAccessKey => "iam_update_access_key",
+            ChangeAction::IamDeleteAccessKey => "iam_delete_access_key",
+            ChangeAction::IamPutInlinePolicy => "iam_put_inline_policy",
+            ChangeAction::IamDeleteInlinePolicy => "iam_delete_inline_policy",
+            ChangeAction::IamCreatePolicy => "iam_create_policy",
+            ChangeAction::IamDeletePolicy => "iam_delete_policy",
+            ChangeAction::IamAttachPolicy => "iam_attach_policy",
+            ChangeAction::IamDetachPolicy => "iam_detach_policy",
         }
     }
 }
@@ -84,8 +163,11 @@ pub struct Change {
     pub at: Timestamp,
     /// What was done.
     pub action: ChangeAction,
-    /// The rule id (`sgr-…`) or `member ADDR of sg-…`.
+    /// The rule id (`sgr-…`), `member ADDR of sg-…`, or for IAM changes the entity's ARN,
+    /// the access key id, or a phrase naming both sides (`user alice in group ops`,
+    /// `inline policy db of user alice`, `ARN to user alice`).
     pub object_id: String,
-    /// The rule or member as JSON, in netacl's serde form.
+    /// The rule or member as JSON, in netacl's serde form; for IAM changes AWS-style
+    /// fields (`UserName`, `AccessKeyId`, …), never a secret.
     pub detail: serde_json::Value,
 }

@@ -3,11 +3,15 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use gatehouse_iam::directory::names::NameError;
+use gatehouse_iam::directory::{DirectoryError, SecretError};
+use gatehouse_iam::policy::PolicyError;
 use gatehouse_netacl::{GroupId, IngressRule, RuleId, Timestamp, ValidationError};
 
 /// Why a [`crate::StateStore`] operation failed. Refusals of an operator's request carry
-/// AWS's error code where AWS has one ([`StateError::code`]); the message names the object
-/// (`sgr-…`, `member ADDR of sg-…`, or the table and row of a stored row) and the field.
+/// AWS's error code where AWS has one ([`StateError::code`]) and their message starts with
+/// it; the message names the object (`sgr-…`, `member ADDR of sg-…`, `user alice`, or the
+/// table and row of a stored row) and the field. No message ever holds a secret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StateError {
@@ -140,6 +144,62 @@ pub enum StateError {
         /// Which column is wrong and how, e.g. `column to_port: 70000 is out of range`.
         reason: String,
     },
+    /// An IAM name, path, account id or other parameter breaks AWS's rules
+    /// (AWS `ValidationError`); the message names the field and the value.
+    #[error("ValidationError: {0}")]
+    IamValidation(NameError),
+    /// An IAM entity of that name already exists (AWS `EntityAlreadyExists`). Names are
+    /// compared ignoring case, as in AWS.
+    #[error("EntityAlreadyExists: {kind} {name} already exists")]
+    IamEntityExists {
+        /// `user`, `group`, `role`, `policy`.
+        kind: &'static str,
+        /// The name (or ARN) asked for.
+        name: String,
+    },
+    /// No such IAM entity (AWS `NoSuchEntity`).
+    #[error("NoSuchEntity: {kind} {name} cannot be found")]
+    IamNoSuchEntity {
+        /// `user`, `group`, `role`, `access key`, `policy`, `user policy`, `attachment`, …
+        kind: &'static str,
+        /// Its name, id or ARN, with the principal where that matters
+        /// (`db of user alice`).
+        name: String,
+    },
+    /// An AWS quota would be exceeded (AWS `LimitExceeded`), e.g. a third access key.
+    #[error("LimitExceeded: {object}: {message}")]
+    IamLimitExceeded {
+        /// The entity that would go over, e.g. `user alice`.
+        object: String,
+        /// Which quota, and its value.
+        message: String,
+    },
+    /// The entity is still in use and cannot be deleted (AWS `DeleteConflict`).
+    #[error("DeleteConflict: {object}: {message}")]
+    IamDeleteConflict {
+        /// The entity, e.g. `user alice`.
+        object: String,
+        /// What must be removed first.
+        message: String,
+    },
+    /// A policy document was refused by the policy parser (AWS
+    /// `MalformedPolicyDocument`); the message holds the JSON path of the problem.
+    #[error("MalformedPolicyDocument: {object}: {source}")]
+    MalformedPolicy {
+        /// The policy, e.g. `inline policy db of user alice`.
+        object: String,
+        /// The parser's error (JSON path and message).
+        #[source]
+        source: PolicyError,
+    },
+    /// A stored secret access key does not decrypt with the key file given (the wrong key
+    /// file, or an altered or swapped row). Names the access key, never the secret.
+    #[error("state store: {0}")]
+    IamSecret(SecretError),
+    /// The IAM rows do not fit together (a key of a missing user, an attachment of a
+    /// missing policy…), for example after a hand edit.
+    #[error("state store: the IAM tables are inconsistent: {0}; fix or delete that row")]
+    IamInconsistent(DirectoryError),
     /// A change could not be encoded as JSON (not expected for netacl's types).
     #[error("state store: encoding the change log entry for {object}: {source}")]
     Json {
@@ -153,7 +213,9 @@ pub enum StateError {
 
 impl StateError {
     /// AWS's error code for a refusal (`InvalidPermission.Duplicate`,
-    /// `InvalidPermission.NotFound`, `InvalidParameterValue`, …), or `None` for failures of
+    /// `InvalidPermission.NotFound`, `InvalidParameterValue`, IAM's `EntityAlreadyExists`,
+    /// `NoSuchEntity`, `LimitExceeded`, `DeleteConflict`, `MalformedPolicyDocument`,
+    /// `ValidationError`…), or `None` for failures of
     /// the store itself (I/O, SQLite, corrupt rows, schema version). Codes without an AWS
     /// counterpart: `InvalidSecurityGroupRuleId.Duplicate` (operator-chosen ids) and
     /// `InvalidMember.NotFound`.
@@ -181,10 +243,18 @@ impl StateError {
                 Some("InvalidPermission.NotFound")
             }
             StateError::MemberNotFound { .. } => Some("InvalidMember.NotFound"),
+            StateError::IamValidation(_) => Some("ValidationError"),
+            StateError::IamEntityExists { .. } => Some("EntityAlreadyExists"),
+            StateError::IamNoSuchEntity { .. } => Some("NoSuchEntity"),
+            StateError::IamLimitExceeded { .. } => Some("LimitExceeded"),
+            StateError::IamDeleteConflict { .. } => Some("DeleteConflict"),
+            StateError::MalformedPolicy { .. } => Some("MalformedPolicyDocument"),
             StateError::Open { .. }
             | StateError::Sqlite { .. }
             | StateError::UnsupportedSchema { .. }
             | StateError::CorruptRow { .. }
+            | StateError::IamSecret(_)
+            | StateError::IamInconsistent(_)
             | StateError::Json { .. } => None,
         }
     }

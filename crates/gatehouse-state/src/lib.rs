@@ -1,4 +1,6 @@
-//! The state store of layer 1: the security-group data that changes at run time.
+//! The state store: what changes at run time — layer 1's dynamic ingress rules and group
+//! members, and layer 4's IAM identity store (users, groups, roles, access keys with
+//! encrypted secrets, policies; see [`IamStore`]).
 //!
 //! Security groups, static ingress rules and prefix lists come from the configuration file.
 //! Operators add and remove **dynamic** ingress rules (which name groups and prefix lists
@@ -78,11 +80,17 @@
 
 mod change;
 mod error;
+mod iam;
 mod rows;
 mod schema;
 mod store;
 
 pub use change::{Change, ChangeAction, UnknownAction};
 pub use error::StateError;
+pub use iam::{
+    IamStore, MAX_ACCESS_KEYS_PER_USER, MAX_ATTACHED_POLICIES, MAX_GROUPS_PER_USER,
+    MAX_GROUP_INLINE_SIZE, MAX_MANAGED_POLICY_SIZE, MAX_ROLE_INLINE_SIZE, MAX_TRUST_POLICY_SIZE,
+    MAX_USER_INLINE_SIZE,
+};
 pub use schema::SCHEMA_VERSION;
 pub use store::{IngressRuleSpec, StateStore, BUSY_TIMEOUT};

@@ -51,15 +51,15 @@ pub(crate) fn member_object(group: &GroupId, address: IpAddr) -> String {
 }
 
 /// One row being decoded: knows where it is, to name it in errors.
-struct RowReader<'a, 'r> {
+pub(crate) struct RowReader<'a, 'r> {
     row: &'a Row<'r>,
     table: &'static str,
     rowid: i64,
-    key: String,
+    pub(crate) key: String,
 }
 
 impl<'a, 'r> RowReader<'a, 'r> {
-    fn new(row: &'a Row<'r>, table: &'static str) -> Result<Self, StateError> {
+    pub(crate) fn new(row: &'a Row<'r>, table: &'static str) -> Result<Self, StateError> {
         let rowid = row.get(0).ctx(table)?;
         Ok(Self {
             row,
@@ -69,7 +69,7 @@ impl<'a, 'r> RowReader<'a, 'r> {
         })
     }
 
-    fn corrupt(&self, reason: String) -> StateError {
+    pub(crate) fn corrupt(&self, reason: String) -> StateError {
         StateError::CorruptRow {
             table: self.table,
             rowid: self.rowid,
@@ -78,11 +78,11 @@ impl<'a, 'r> RowReader<'a, 'r> {
         }
     }
 
-    fn value(&self, idx: usize) -> Result<ValueRef<'_>, StateError> {
+    pub(crate) fn value(&self, idx: usize) -> Result<ValueRef<'_>, StateError> {
         self.row.get_ref(idx).ctx(self.table)
     }
 
-    fn opt_text(&self, idx: usize, column: &str) -> Result<Option<String>, StateError> {
+    pub(crate) fn opt_text(&self, idx: usize, column: &str) -> Result<Option<String>, StateError> {
         match self.value(idx)? {
             ValueRef::Null => Ok(None),
             ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
@@ -96,12 +96,12 @@ impl<'a, 'r> RowReader<'a, 'r> {
         }
     }
 
-    fn text(&self, idx: usize, column: &str) -> Result<String, StateError> {
+    pub(crate) fn text(&self, idx: usize, column: &str) -> Result<String, StateError> {
         self.opt_text(idx, column)?
             .ok_or_else(|| self.corrupt(format!("column {column}: expected text, found NULL")))
     }
 
-    fn opt_int(&self, idx: usize, column: &str) -> Result<Option<i64>, StateError> {
+    pub(crate) fn opt_int(&self, idx: usize, column: &str) -> Result<Option<i64>, StateError> {
         match self.value(idx)? {
             ValueRef::Null => Ok(None),
             ValueRef::Integer(n) => Ok(Some(n)),
@@ -112,13 +112,13 @@ impl<'a, 'r> RowReader<'a, 'r> {
         }
     }
 
-    fn int(&self, idx: usize, column: &str) -> Result<i64, StateError> {
+    pub(crate) fn int(&self, idx: usize, column: &str) -> Result<i64, StateError> {
         self.opt_int(idx, column)?.ok_or_else(|| {
             self.corrupt(format!("column {column}: expected an integer, found NULL"))
         })
     }
 
-    fn parse<T>(&self, idx: usize, column: &str) -> Result<T, StateError>
+    pub(crate) fn parse<T>(&self, idx: usize, column: &str) -> Result<T, StateError>
     where
         T: FromStr,
         T::Err: Display,
@@ -128,12 +128,26 @@ impl<'a, 'r> RowReader<'a, 'r> {
             .map_err(|e| self.corrupt(format!("column {column}: {text:?}: {e}")))
     }
 
-    fn port(&self, idx: usize, column: &str) -> Result<i32, StateError> {
+    pub(crate) fn blob(&self, idx: usize, column: &str) -> Result<Vec<u8>, StateError> {
+        match self.value(idx)? {
+            ValueRef::Blob(bytes) => Ok(bytes.to_vec()),
+            other => Err(self.corrupt(format!(
+                "column {column}: expected a blob, found {}",
+                describe(other)
+            ))),
+        }
+    }
+
+    pub(crate) fn port(&self, idx: usize, column: &str) -> Result<i32, StateError> {
         let n = self.int(idx, column)?;
         i32::try_from(n).map_err(|_| self.corrupt(format!("column {column}: {n} is not a port")))
     }
 
-    fn opt_time(&self, idx: usize, column: &str) -> Result<Option<Timestamp>, StateError> {
+    pub(crate) fn opt_time(
+        &self,
+        idx: usize,
+        column: &str,
+    ) -> Result<Option<Timestamp>, StateError> {
         self.opt_int(idx, column)?
             .map(|n| {
                 u64::try_from(n).map(Timestamp).map_err(|_| {

@@ -275,7 +275,7 @@ impl StateStore {
         self.path.as_deref()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no half-done work: an unfinished
         // transaction was rolled back when it was dropped.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
@@ -295,7 +295,7 @@ impl StateStore {
         Ok(out)
     }
 
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         what: &str,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StateError>,
@@ -303,7 +303,7 @@ impl StateStore {
         self.transaction(what, TransactionBehavior::Immediate, f)
     }
 
-    fn read<T>(
+    pub(crate) fn read<T>(
         &self,
         what: &str,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StateError>,
