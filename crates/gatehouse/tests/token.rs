@@ -103,10 +103,16 @@ from unittest import mock
 import botocore.auth, botocore.session
 c = json.load(sys.stdin)
 t = datetime.datetime.fromtimestamp(c["at"], datetime.timezone.utc).replace(tzinfo=None)
+if hasattr(botocore.auth, "get_current_datetime"):
+    frozen = mock.patch("botocore.auth.get_current_datetime", return_value=t)
+else:  # botocore before 1.33 reads datetime.datetime.utcnow()
+    fake = mock.Mock(wraps=datetime.datetime)
+    fake.utcnow.return_value = t
+    frozen = mock.patch("botocore.auth.datetime.datetime", fake)
 client = botocore.session.get_session().create_client(
     "rds", region_name=c["region"], aws_access_key_id=c["id"],
     aws_secret_access_key=c["secret"], aws_session_token=c["session"])
-with mock.patch("botocore.auth.get_current_datetime", return_value=t):
+with frozen:
     sys.stdout.write(client.generate_db_auth_token(c["host"], c["port"], c["user"]))
 "#;
     let input = serde_json::json!({
