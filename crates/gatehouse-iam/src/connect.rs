@@ -179,8 +179,14 @@ pub fn authorize_connect(
     let resource = settings.dbuser_arn(request.db_user);
     let mut ctx = RequestContext::new(CONNECT_ACTION, resource.clone());
     let one = |v: String| vec![v];
-    ctx.set("aws:SourceIp", one(request.source_ip.to_canonical().to_string()));
-    ctx.set("aws:SecureTransport", one(request.secure_transport.to_string()));
+    ctx.set(
+        "aws:SourceIp",
+        one(request.source_ip.to_canonical().to_string()),
+    );
+    ctx.set(
+        "aws:SecureTransport",
+        one(request.secure_transport.to_string()),
+    );
     let secs = request
         .now
         .duration_since(UNIX_EPOCH)

@@ -224,3 +224,50 @@ fn botocore_vector_from_botocore_itself() {
     let (_, tokens) = botocore_tokens(&[case]);
     assert_eq!(tokens, [BOTOCORE_VECTOR]);
 }
+
+/// The Python snippet of docs/iam-tokens.md, run as written with test
+/// credentials in the environment: what it prints verifies.
+#[test]
+fn the_documented_python_snippet_makes_a_token_that_verifies() {
+    let doc_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/iam-tokens.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap();
+    let after = doc
+        .split_once("<!-- ci: python token snippet -->\n```python\n")
+        .expect("the marked python block in docs/iam-tokens.md")
+        .1;
+    let snippet = after.split_once("\n```").unwrap().0;
+    let home = std::env::temp_dir().join(format!("gatehouse-doc-snippet-{}", std::process::id()));
+    let out = Command::new(python())
+        .args(["-c", snippet])
+        .env_clear()
+        .env("HOME", &home)
+        .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let token = token.trim_end();
+    let endpoints = vec!["gateway.example.com:5432".to_owned()];
+    let keys = StaticKeys::new().active(
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    );
+    let expect = Expectations {
+        region: "us-east-1",
+        endpoints: &endpoints,
+        db_user: "app_user",
+        max_skew: Duration::from_secs(5),
+        now: std::time::SystemTime::now(),
+    };
+    verify(token, &expect, &keys, &SigningKeyCache::default())
+        .unwrap_or_else(|e| panic!("{e}: {token}"));
+}

@@ -617,3 +617,45 @@ fn every_single_byte_change_of_a_session_token_is_refused() {
     );
     every_single_byte_change(&token, "app user+1@x/é", at(RUST_SDK_AT + 10));
 }
+
+// ---- the fuzz seeds stay what they claim to be ----
+
+/// fuzz/seeds/token_parse holds botocore's tokens for the fuzz target's fixed keys,
+/// endpoints and clock: the valid ones must keep verifying (or the fuzzer would
+/// stop reaching the signature check), the others must keep their refusal.
+#[test]
+fn fuzz_seeds_are_what_their_names_say() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/token_parse");
+    let endpoints = vec![
+        "gateway.internal:5432".to_owned(),
+        "db.example.com:443".to_owned(),
+    ];
+    let cache = SigningKeyCache::default();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        let user = gatehouse_iam::token::parse(std::str::from_utf8(&bytes).unwrap_or(""))
+            .map(|p| p.db_user)
+            .unwrap_or_default();
+        let expect = Expectations {
+            region: "us-east-1",
+            endpoints: &endpoints,
+            db_user: &user,
+            max_skew: Duration::from_secs(300),
+            now: at(RUST_SDK_AT + 60),
+        };
+        let got = verify_bytes(&bytes, &expect, &keys(), &cache).map_err(|e| e.check());
+        let want = match &name[..2] {
+            "05" => Err("inactive_key"),
+            "06" => Err("signature"),
+            "08" => Err("expires_too_long"),
+            "09" | "10" => Err("malformed"),
+            _ => Ok(()),
+        };
+        assert_eq!(got.map(|_| ()), want, "{name}");
+        seen += 1;
+    }
+    assert!(seen >= 10, "{seen} seeds in {}", dir.display());
+}

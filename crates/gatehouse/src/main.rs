@@ -14,6 +14,7 @@ mod ident_cmd;
 mod output;
 mod serve_cmd;
 mod sg_cmd;
+mod token_cmd;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: ident_cmd::IdentCommand,
     },
+    /// RDS IAM auth tokens: make one as `aws rds generate-db-auth-token` does.
+    Token {
+        #[command(subcommand)]
+        command: token_cmd::TokenCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
         Command::Check(args) => serve_cmd::check(&args, &mut out),
         Command::Explain(args) => explain_cmd::run(&args, &mut out),
         Command::Sg { command } => sg_cmd::run(command, &mut out),
+        Command::Token { command } => token_cmd::run(command, &mut out),
         Command::Serve(_) => Ok(2),
     };
     match result {
