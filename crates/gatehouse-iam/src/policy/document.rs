@@ -3,6 +3,7 @@
 use super::condition::Condition;
 use super::wildcard::Pattern;
 use super::RequestContext;
+use std::borrow::Cow;
 use std::fmt;
 
 /// The policy language version (`Version`).
@@ -88,7 +89,13 @@ impl Statement {
     /// action (case-insensitively), its Resource/NotResource matches the resource
     /// (case-sensitively), and every condition holds.
     pub fn applies_to(&self, ctx: &RequestContext) -> bool {
-        self.action.matches(ctx) && self.resource.matches(ctx) && self.conditions_hold(ctx)
+        self.applies(ctx, &lowercase_action(&ctx.action))
+    }
+
+    /// [`Statement::applies_to`] with the action already through [`lowercase_action`]
+    /// (once per evaluation rather than once per statement).
+    pub(crate) fn applies(&self, ctx: &RequestContext, action: &str) -> bool {
+        self.action.matches(action, ctx) && self.resource.matches(ctx) && self.conditions_hold(ctx)
     }
 
     fn conditions_hold(&self, ctx: &RequestContext) -> bool {
@@ -96,13 +103,24 @@ impl Statement {
     }
 }
 
+/// The request's action in lower case, as the action patterns are stored; borrowed when
+/// it already is (`rds-db:connect`).
+pub(crate) fn lowercase_action(action: &str) -> Cow<'_, str> {
+    if action.chars().any(char::is_uppercase) {
+        Cow::Owned(action.to_lowercase())
+    } else {
+        Cow::Borrowed(action)
+    }
+}
+
 impl ActionMatch {
-    fn matches(&self, ctx: &RequestContext) -> bool {
+    /// `action` is lower-cased, as the patterns are.
+    fn matches(&self, action: &str, ctx: &RequestContext) -> bool {
         // Actions hold no variables, so a match is never unresolved.
         let any = self
             .patterns
             .iter()
-            .any(|p| p.matches(&ctx.action, ctx) == Some(true));
+            .any(|p| p.matches(action, ctx) == Some(true));
         any != self.not
     }
 }

@@ -2,7 +2,7 @@
 //! Allow; without a matching Deny, one matching Allow allows; otherwise the request is
 //! implicitly denied.
 
-use super::document::Effect;
+use super::document::{lowercase_action, Effect};
 use super::{AttachedPolicy, Decision, Evaluation, RequestContext, StatementRef};
 
 /// See [`super::evaluate`].
@@ -10,11 +10,12 @@ pub(crate) fn evaluate(policies: &[AttachedPolicy<'_>], ctx: &RequestContext) ->
     // The first matching Allow, as (policy index, statement index); once found, only
     // Deny statements still need evaluating.
     let mut allow: Option<(usize, usize)> = None;
+    let action = lowercase_action(&ctx.action);
     for (p, policy) in policies.iter().enumerate() {
         for (s, statement) in policy.document.statements().iter().enumerate() {
             match statement.effect() {
                 Effect::Deny => {
-                    if statement.applies_to(ctx) {
+                    if statement.applies(ctx, &action) {
                         return Evaluation {
                             decision: Decision::ExplicitDeny,
                             deciding: Some(reference(policies, p, s)),
@@ -22,7 +23,7 @@ pub(crate) fn evaluate(policies: &[AttachedPolicy<'_>], ctx: &RequestContext) ->
                     }
                 }
                 Effect::Allow => {
-                    if allow.is_none() && statement.applies_to(ctx) {
+                    if allow.is_none() && statement.applies(ctx, &action) {
                         allow = Some((p, s));
                     }
                 }

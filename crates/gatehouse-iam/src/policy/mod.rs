@@ -45,7 +45,6 @@ mod wildcard;
 
 pub use document::{Effect, PolicyVersion, Statement};
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// The largest document accepted, in characters not counting whitespace outside
@@ -131,7 +130,10 @@ pub struct RequestContext {
     pub action: String,
     /// e.g. `arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABC/app_user`.
     pub resource: String,
-    values: BTreeMap<String, Vec<String>>,
+    /// Lower-cased keys and their values, sorted by key length then bytes: keys mostly
+    /// differ in length (`aws:SourceIp`, `aws:CurrentTime`…) while sharing their
+    /// `aws:` prefix, so a lookup rarely compares bytes.
+    values: Vec<(String, Vec<String>)>,
 }
 
 impl RequestContext {
@@ -140,7 +142,7 @@ impl RequestContext {
         RequestContext {
             action: action.into(),
             resource: resource.into(),
-            values: BTreeMap::new(),
+            values: Vec::new(),
         }
     }
 
@@ -148,19 +150,27 @@ impl RequestContext {
     /// their string form (`aws:SourceIp` = `"10.0.0.5"`, `aws:CurrentTime` =
     /// `"2026-11-29T18:00:00Z"`, `aws:SecureTransport` = `"true"`).
     pub fn set(&mut self, key: &str, values: Vec<String>) {
-        self.values.insert(key.to_ascii_lowercase(), values);
+        let key = key.to_ascii_lowercase();
+        match self.position(&key) {
+            Ok(at) => self.values[at].1 = values,
+            Err(at) => self.values.insert(at, (key, values)),
+        }
     }
 
     /// The values of a key, if present.
     pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.values
-            .get(&key.to_ascii_lowercase())
-            .map(Vec::as_slice)
+        self.values_lowercase(&key.to_ascii_lowercase())
     }
 
     /// The values of a key already in lower case (no allocation, for evaluation).
     pub(crate) fn values_lowercase(&self, key: &str) -> Option<&[String]> {
-        self.values.get(key).map(Vec::as_slice)
+        let at = self.position(key).ok()?;
+        Some(&self.values[at].1)
+    }
+
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.values
+            .binary_search_by(|(k, _)| (k.len(), k.as_bytes()).cmp(&(key.len(), key.as_bytes())))
     }
 }
 

@@ -293,8 +293,11 @@ fn actions(value: &Json, path: &str) -> Result<Box<[Pattern]>, PolicyError> {
                     ),
                 ));
             }
-            let tokens = tokenize(text, WILDCARDS_ONLY).map_err(|m| err(&path, m))?;
-            Ok(Pattern::new(tokens, Case::Insensitive))
+            // Matched in lower case against the request's lower-cased action (see
+            // `document::lowercase_action`): case-insensitive, at memcmp speed.
+            let tokens =
+                tokenize(&text.to_lowercase(), WILDCARDS_ONLY).map_err(|m| err(&path, m))?;
+            Ok(Pattern::new(tokens, Case::Sensitive))
         })
         .collect()
 }

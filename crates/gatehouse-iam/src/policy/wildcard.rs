@@ -14,8 +14,8 @@ use super::RequestContext;
 pub(crate) enum Case {
     /// Byte for byte (Resource, StringEquals, StringLike, ARNs).
     Sensitive,
-    /// Letters compare without case, one character against one (Action,
-    /// StringEqualsIgnoreCase).
+    /// Letters compare without case, one character against one
+    /// (StringEqualsIgnoreCase; actions are lower-cased on both sides instead).
     Insensitive,
 }
 
@@ -64,10 +64,19 @@ impl Pattern {
 
     /// Whether `text` matches the whole pattern; `None` when a variable in the pattern
     /// has no value in `ctx` (absent, or several values) and no default.
+    #[inline]
     pub(crate) fn matches(&self, text: &str, ctx: &RequestContext) -> Option<bool> {
-        if self.vars.is_empty() {
-            return Some(glob(&self.parts, &[], text, self.case));
+        if !self.vars.is_empty() {
+            return self.matches_with_variables(text, ctx);
         }
+        Some(match (&*self.parts, self.case) {
+            ([Part::Lit(lit)], Case::Sensitive) => **lit == *text,
+            (parts, case) => glob(parts, &[], text, case),
+        })
+    }
+
+    #[inline(never)]
+    fn matches_with_variables(&self, text: &str, ctx: &RequestContext) -> Option<bool> {
         if self.vars.len() <= INLINE_VARS {
             let mut resolved = [""; INLINE_VARS];
             for (slot, var) in resolved.iter_mut().zip(self.vars.iter()) {
@@ -105,7 +114,7 @@ fn glob(parts: &[Part], resolved: &[&str], text: &str, case: Case) -> bool {
     let mut backtrack: Option<(usize, usize)> = None;
     loop {
         if let Some(part) = parts.get(p) {
-            let advanced = match part {
+            let literal = match part {
                 Part::AnyMany => {
                     if p + 1 == parts.len() {
                         return true;
@@ -114,11 +123,26 @@ fn glob(parts: &[Part], resolved: &[&str], text: &str, case: Case) -> bool {
                     p += 1;
                     continue;
                 }
-                Part::AnyOne => text[t..].chars().next().map(char::len_utf8),
-                Part::Lit(lit) => prefix_len(&text[t..], lit, case),
-                Part::Var(i) => resolved
-                    .get(*i)
-                    .and_then(|value| prefix_len(&text[t..], value, case)),
+                Part::AnyOne => None,
+                Part::Lit(lit) => Some(&**lit),
+                Part::Var(i) => Some(resolved.get(*i).copied().unwrap_or_default()),
+            };
+            let advanced = match literal {
+                None => text[t..].chars().next().map(char::len_utf8),
+                // Right after a `*`, jump to the literal's next occurrence instead of
+                // trying every position: if it occurs nowhere further, nothing matches.
+                Some(lit)
+                    if case == Case::Sensitive
+                        && backtrack.is_some_and(|(resume, _)| resume == p) =>
+                {
+                    let Some(skip) = find(&text[t..], lit) else {
+                        return false;
+                    };
+                    t += skip;
+                    backtrack = Some((p, t));
+                    Some(lit.len())
+                }
+                Some(lit) => prefix_len(&text[t..], lit, case),
             };
             if let Some(n) = advanced {
                 t += n;
@@ -139,6 +163,27 @@ fn glob(parts: &[Part], resolved: &[&str], text: &str, case: Case) -> bool {
         p = resume;
         t = next;
     }
+}
+
+/// Where `needle` first occurs in `haystack` (a byte offset on a character boundary).
+/// Needles here are short and texts are ARNs, so a scan for the first byte with a
+/// prefix check beats setting up `str::find`'s searcher on every call.
+fn find(haystack: &str, needle: &str) -> Option<usize> {
+    let Some(&first) = needle.as_bytes().first() else {
+        return Some(0);
+    };
+    let bytes = haystack.as_bytes();
+    let mut from = 0;
+    while let Some(at) = bytes[from..].iter().position(|&b| b == first) {
+        let at = from + at;
+        if bytes[at..].starts_with(needle.as_bytes()) {
+            // `first` starts a UTF-8 sequence (it is a needle's first byte), so `at` is a
+            // character boundary.
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// How many bytes of `text` the literal `lit` covers at its start, if it does.
@@ -228,6 +273,25 @@ mod tests {
         ];
         for (pattern, text, want) in cases {
             assert_eq!(glob_matches(pattern, text), want, "{pattern:?} vs {text:?}");
+        }
+    }
+
+    #[test]
+    fn find_agrees_with_str_find() {
+        for (haystack, needle) in [
+            ("abcabd", "abd"),
+            ("abc", ""),
+            ("", "a"),
+            ("aaab", "aab"),
+            ("héllo/wörld", "/w"),
+            ("héllo", "é"),
+            ("abc", "abcd"),
+        ] {
+            assert_eq!(
+                find(haystack, needle),
+                haystack.find(needle),
+                "{haystack} {needle}"
+            );
         }
     }
 
