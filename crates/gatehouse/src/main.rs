@@ -10,6 +10,7 @@ mod config;
 mod engine_args;
 mod explain_cmd;
 mod hba_cmd;
+mod iam_cmd;
 mod ident_cmd;
 mod output;
 mod serve_cmd;
@@ -43,6 +44,8 @@ enum Command {
         #[command(subcommand)]
         command: sg_cmd::SgCommand,
     },
+    /// The IAM identity store (users, keys, policies), in AWS CLI spirit.
+    Iam(iam_cmd::IamArgs),
     /// Say which security-group rule and pg_hba.conf line decide a connection.
     Explain(explain_cmd::ExplainArgs),
     /// pg_ident.conf: lint a file, or check a user name map.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Check(args) => serve_cmd::check(&args, &mut out),
         Command::Explain(args) => explain_cmd::run(&args, &mut out),
         Command::Sg { command } => sg_cmd::run(command, &mut out),
+        Command::Iam(args) => iam_cmd::run(args, &mut out),
         Command::Serve(_) => Ok(2),
     };
     match result {

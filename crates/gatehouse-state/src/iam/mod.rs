@@ -179,9 +179,9 @@ pub(crate) fn check_path(path: Option<&str>) -> Result<String, StateError> {
 /// Parses a policy document with the policy parser; `object` names it in the error. Text
 /// that is not JSON at all is refused here too (path `$`), whatever the parser says.
 pub(crate) fn parse_document(object: &str, text: &str) -> Result<PolicyDocument, StateError> {
-    let malformed = |source| StateError::MalformedPolicy {
+    let malformed = |error| StateError::MalformedPolicy {
         object: object.to_owned(),
-        source,
+        error,
     };
     let document = PolicyDocument::parse(text).map_err(malformed)?;
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
