@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gatehouse_iam::directory::{
     names, AccessKeyMetadata, Group, InlinePolicy, KeyStatus, ManagedPolicy, PrincipalKind, Role,
-    SealedSecret, User, NONCE_LEN,
+    SealedSecret, TrustPolicy, User, NONCE_LEN,
 };
 use gatehouse_iam::policy::PolicyDocument;
 use rusqlite::{Connection, Row};
@@ -135,10 +135,13 @@ pub(crate) fn roles(
         let name = r.text(1, "name")?;
         r.key = format!("role {name}");
         let path = r.text(3, "path")?;
-        let trust = match r.opt_text(5, "assume_role_policy")? {
-            None => None,
-            Some(_) => Some(document(&r, 5, "assume_role_policy")?),
-        };
+        let trust = r
+            .opt_text(5, "assume_role_policy")?
+            .map(|text| {
+                TrustPolicy::parse(&text)
+                    .map_err(|e| r.corrupt(format!("column assume_role_policy: {e}")))
+            })
+            .transpose()?;
         Ok(Role {
             arn: names::arn(account, "role", &path, &name),
             role_id: r.text(2, "role_id")?,

@@ -38,9 +38,10 @@ fn put_policy<P: Principal>(iam: &IamStore<'_>, who: &P, input: &PolicyInput) ->
 
 fn get_policy<P: Principal>(iam: &IamStore<'_>, who: &P, name: &str) -> Result<Reply> {
     let p = iam.get_inline_policy(P::KIND, who.name(), name)?;
-    let mut json = json!({"PolicyName": p.name, "PolicyDocument": show::document(&p.document)});
+    let mut json =
+        json!({"PolicyName": p.name, "PolicyDocument": show::document(p.document.source())});
     json[name_field(P::KIND)] = Value::String(who.name().to_owned());
-    Ok(Reply::new(json, show::document_text(&p.document)))
+    Ok(Reply::new(json, show::document_text(p.document.source())))
 }
 
 fn delete_policy<P: Principal>(iam: &IamStore<'_>, who: &P, name: &str) -> Result<Reply> {
@@ -198,7 +199,7 @@ pub fn dispatch(cmd: &IamCommand, iam: &IamStore<'_>, settings: &Settings) -> Re
             let mut text = show::roles_table(std::slice::from_ref(&role));
             if let Some(doc) = &role.assume_role_policy {
                 text.push_str("\nAssumeRolePolicyDocument:\n");
-                text.push_str(&show::document_text(doc));
+                text.push_str(&show::document_text(doc.source()));
             }
             Reply::new(json!({"Role": show::role(&role)}), text)
         }
@@ -305,12 +306,12 @@ pub fn dispatch(cmd: &IamCommand, iam: &IamStore<'_>, settings: &Settings) -> Re
             }
             Reply::new(
                 json!({"PolicyVersion": {
-                    "Document": show::document(&p.document),
+                    "Document": show::document(p.document.source()),
                     "VersionId": "v1",
                     "IsDefaultVersion": true,
                     "CreateDate": show::date(p.created),
                 }}),
-                show::document_text(&p.document),
+                show::document_text(p.document.source()),
             )
         }
         C::DeletePolicy(a) => {

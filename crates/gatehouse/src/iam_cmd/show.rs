@@ -4,7 +4,6 @@
 use std::time::SystemTime;
 
 use gatehouse_iam::directory::{AccessKey, AccessKeyMetadata, Group, ManagedPolicy, Role, User};
-use gatehouse_iam::policy::PolicyDocument;
 use serde_json::{json, Value};
 
 use crate::output::{printable, table, MAX_MESSAGE};
@@ -46,8 +45,8 @@ pub fn date(t: SystemTime) -> String {
 }
 
 /// A policy document as the AWS CLI shows it: the JSON itself (text when it is not JSON).
-pub fn document(doc: &PolicyDocument) -> Value {
-    serde_json::from_str(doc.source()).unwrap_or_else(|_| Value::String(doc.source().into()))
+pub fn document(source: &str) -> Value {
+    serde_json::from_str(source).unwrap_or_else(|_| Value::String(source.into()))
 }
 
 /// `field  value` lines, aligned, values escaped.
@@ -92,7 +91,7 @@ pub fn role(r: &Role) -> Value {
         "CreateDate": date(r.created),
     });
     if let Some(doc) = &r.assume_role_policy {
-        v["AssumeRolePolicyDocument"] = document(doc);
+        v["AssumeRolePolicyDocument"] = document(doc.source());
     }
     v
 }
@@ -244,11 +243,11 @@ pub fn policies_table(policies: &[(ManagedPolicy, usize)]) -> String {
 }
 
 /// A policy document for people: pretty JSON (the text as stored when it is not JSON).
-pub fn document_text(doc: &PolicyDocument) -> String {
-    let pretty = serde_json::from_str::<Value>(doc.source())
+pub fn document_text(source: &str) -> String {
+    let pretty = serde_json::from_str::<Value>(source)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| doc.source().to_owned());
+        .unwrap_or_else(|| source.to_owned());
     // Escapes control characters the JSON could hold, line by line.
     pretty
         .lines()
