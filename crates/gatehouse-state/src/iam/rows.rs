@@ -41,7 +41,10 @@ fn opt_time(
 
 fn document(r: &RowReader<'_, '_>, idx: usize, column: &str) -> Result<PolicyDocument, StateError> {
     let text = r.text(idx, column)?;
-    PolicyDocument::parse(&text).map_err(|e| r.corrupt(format!("column {column}: {e}")))
+    super::parse_document("", &text).map_err(|e| match e {
+        StateError::MalformedPolicy { error, .. } => r.corrupt(format!("column {column}: {error}")),
+        other => other,
+    })
 }
 
 fn kind(r: &RowReader<'_, '_>, idx: usize) -> Result<PrincipalKind, StateError> {
