@@ -184,13 +184,13 @@ pub enum StateError {
     },
     /// A policy document was refused by the policy parser (AWS
     /// `MalformedPolicyDocument`); the message holds the JSON path of the problem.
-    #[error("MalformedPolicyDocument: {object}: {source}")]
+    #[error("MalformedPolicyDocument: {object}: {error}")]
     MalformedPolicy {
         /// The policy, e.g. `inline policy db of user alice`.
         object: String,
-        /// The parser's error (JSON path and message).
-        #[source]
-        source: PolicyError,
+        /// The parser's error (JSON path and message), shown in the message (so not
+        /// repeated as a `source`).
+        error: PolicyError,
     },
     /// A stored secret access key does not decrypt with the key file given (the wrong key
     /// file, or an altered or swapped row). Names the access key, never the secret.

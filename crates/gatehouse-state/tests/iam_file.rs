@@ -8,6 +8,7 @@ use gatehouse_state::{StateError, StateStore, SCHEMA_VERSION};
 use rusqlite::{params, Connection};
 
 const ACCOUNT: &str = "123456789012";
+const DENY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"No","Effect":"Deny","Action":"rds-db:connect","Resource":"*"}]}"#;
 
 fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -269,9 +270,7 @@ fn hand_edited_rows_are_reported_not_skipped() {
     s.iam_directory(ACCOUNT, &key).expect("consistent again");
 
     // An attachment of a policy that is gone: a dropped Deny would widen access.
-    let p = i
-        .create_policy("deny", None, r#"{"Version":"2012-10-17","Statement":[]}"#)
-        .expect("policy");
+    let p = i.create_policy("deny", None, DENY).expect("policy");
     i.attach_policy(PrincipalKind::User, "alice", &p.arn)
         .expect("attach");
     conn.execute("DELETE FROM iam_managed_policies", [])
@@ -279,6 +278,30 @@ fn hand_edited_rows_are_reported_not_skipped() {
     let err = s.iam_directory(ACCOUNT, &key).expect_err("dangling");
     assert!(err.to_string().contains(&p.arn), "{err}");
     conn.execute("DELETE FROM iam_attachments", [])
+        .expect("fix");
+
+    // A stored document that no longer parses (here: not even JSON).
+    i.put_inline_policy(PrincipalKind::User, "alice", "p", DENY)
+        .expect("policy");
+    conn.execute("UPDATE iam_inline_policies SET document = '{oops'", [])
+        .expect("edit");
+    let err = s.iam_directory(ACCOUNT, &key).expect_err("bad document");
+    assert!(
+        matches!(
+            err,
+            StateError::CorruptRow {
+                table: "iam_inline_policies",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("inline policy p of user alice"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("column document: $"), "{err}");
+    conn.execute("DELETE FROM iam_inline_policies", [])
         .expect("fix");
 
     // A bad status or nonce names the table, row and column.

@@ -10,6 +10,7 @@ mod config;
 mod engine_args;
 mod explain_cmd;
 mod hba_cmd;
+mod iam_cmd;
 mod ident_cmd;
 mod output;
 mod serve_cmd;
@@ -44,6 +45,8 @@ enum Command {
         #[command(subcommand)]
         command: sg_cmd::SgCommand,
     },
+    /// The IAM identity store (users, keys, policies), in AWS CLI spirit.
+    Iam(iam_cmd::IamArgs),
     /// Say which security-group rule and pg_hba.conf line decide a connection.
     Explain(explain_cmd::ExplainArgs),
     /// pg_ident.conf: lint a file, or check a user name map.
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain_cmd::run(&args, &mut out),
         Command::Sg { command } => sg_cmd::run(command, &mut out),
         Command::Token { command } => token_cmd::run(command, &mut out),
+        Command::Iam(args) => iam_cmd::run(args, &mut out),
         Command::Serve(_) => Ok(2),
     };
     match result {

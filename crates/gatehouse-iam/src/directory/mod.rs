@@ -36,6 +36,7 @@
 mod master_key;
 mod model;
 pub mod names;
+mod trust;
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -47,6 +48,7 @@ pub use model::{
     AccessKey, AccessKeyMetadata, Group, InlinePolicy, KeyStatus, ManagedPolicy, PrincipalKind,
     Role, UnknownStatus, User,
 };
+pub use trust::TrustPolicy;
 
 use crate::policy::AttachedPolicy;
 

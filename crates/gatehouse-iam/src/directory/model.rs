@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
 
+use super::trust::TrustPolicy;
 use crate::policy::PolicyDocument;
 
 /// An IAM user: a person or application with long-term access keys.
@@ -50,8 +51,10 @@ pub struct Role {
     pub path: String,
     /// When it was created.
     pub created: SystemTime,
-    /// The trust policy (who may assume the role). Stored and shown; not evaluated yet.
-    pub assume_role_policy: Option<PolicyDocument>,
+    /// The trust policy (who may assume the role): checked for shape, stored and shown;
+    /// not evaluated yet. Not a [`PolicyDocument`]: it names a `Principal`, which identity
+    /// policies may not.
+    pub assume_role_policy: Option<TrustPolicy>,
 }
 
 /// Whether an access key may be used.

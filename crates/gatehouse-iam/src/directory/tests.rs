@@ -7,7 +7,7 @@ const ACCOUNT: &str = "123456789012";
 
 fn doc(tag: &str) -> PolicyDocument {
     PolicyDocument::parse(&format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{tag}","Effect":"Allow","Action":"rds-db:connect","Resource":"*"}}]}}"#
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"rds-db:connect","Resource":"arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABC/{tag}"}}]}}"#
     ))
     .expect("document")
 }

@@ -12,7 +12,7 @@
 //! [`MAX_ACCESS_KEYS_PER_USER`], [`MAX_GROUPS_PER_USER`], [`MAX_ATTACHED_POLICIES`],
 //! and the policy sizes [`MAX_USER_INLINE_SIZE`], [`MAX_GROUP_INLINE_SIZE`],
 //! [`MAX_ROLE_INLINE_SIZE`], [`MAX_MANAGED_POLICY_SIZE`], [`MAX_TRUST_POLICY_SIZE`]
-//! (characters other than white space, as AWS counts them).
+//! (characters other than JSON white space outside strings, as AWS counts them).
 
 mod keys;
 mod policies;
@@ -179,9 +179,9 @@ pub(crate) fn check_path(path: Option<&str>) -> Result<String, StateError> {
 /// Parses a policy document with the policy parser; `object` names it in the error. Text
 /// that is not JSON at all is refused here too (path `$`), whatever the parser says.
 pub(crate) fn parse_document(object: &str, text: &str) -> Result<PolicyDocument, StateError> {
-    let malformed = |source| StateError::MalformedPolicy {
+    let malformed = |error| StateError::MalformedPolicy {
         object: object.to_owned(),
-        source,
+        error,
     };
     let document = PolicyDocument::parse(text).map_err(malformed)?;
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
@@ -193,9 +193,28 @@ pub(crate) fn parse_document(object: &str, text: &str) -> Result<PolicyDocument,
     Ok(document)
 }
 
-/// A policy's size as AWS counts it: characters other than white space.
+/// A policy's size as AWS counts it: every character except JSON white space outside
+/// string literals.
 pub(crate) fn policy_size(text: &str) -> usize {
-    text.chars().filter(|c| !c.is_whitespace()).count()
+    let mut count = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            count += 1;
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            count += 1;
+            in_string = c == '"';
+        }
+    }
+    count
 }
 
 /// The table holding principals of `kind`.
@@ -241,4 +260,14 @@ pub(crate) fn count(
         .query_row(sql, args, |row| row.get(0))
         .ctx("counting")?;
     Ok(usize::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn policy_size_skips_white_space_outside_strings() {
+        assert_eq!(super::policy_size("{ \"a b\" :\n\t[ 1 ] }"), 11);
+        assert_eq!(super::policy_size(r#"{"a\"  ":1}"#), 11);
+        assert_eq!(super::policy_size(""), 0);
+    }
 }

@@ -252,7 +252,7 @@ impl IamStore<'_> {
         check_policy_name(name)?;
         let path = check_path(path)?;
         let object = format!("policy {name}");
-        let parsed = parse_document(&object, document)?;
+        // The quota first: AWS answers LimitExceeded, not MalformedPolicyDocument.
         let size = policy_size(document);
         if size > MAX_MANAGED_POLICY_SIZE {
             return Err(StateError::IamLimitExceeded {
@@ -263,6 +263,7 @@ impl IamStore<'_> {
                 ),
             });
         }
+        let parsed = parse_document(&object, document)?;
         let (at, created) = now();
         self.store.write("iam create_policy", |tx| {
             if let Some(existing) = rows::managed_policies(tx, "name = ?1", params![name])?

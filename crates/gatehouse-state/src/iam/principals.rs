@@ -1,13 +1,13 @@
 //! Users, groups, roles and group membership.
 
 use gatehouse_iam::directory::names::{self, IdPrefix};
-use gatehouse_iam::directory::{Group, PrincipalKind, Role, User};
+use gatehouse_iam::directory::{Group, PrincipalKind, Role, TrustPolicy, User};
 use rusqlite::{params, Connection};
 use serde_json::json;
 
 use super::{
-    check_path, check_principal_name, now, parse_document, policy_size, principal_name, rows,
-    IamStore, MAX_GROUPS_PER_USER, MAX_TRUST_POLICY_SIZE,
+    check_path, check_principal_name, now, policy_size, principal_name, rows, IamStore,
+    MAX_GROUPS_PER_USER, MAX_TRUST_POLICY_SIZE,
 };
 use crate::change::ChangeAction;
 use crate::error::{SqlContext, StateError};
@@ -444,7 +444,8 @@ impl IamStore<'_> {
     }
 
     /// Creates a role (AWS `CreateRole`) with an optional trust policy (AWS requires one;
-    /// gatehouse stores it but does not evaluate it yet).
+    /// gatehouse checks its shape with [`TrustPolicy::parse`] and stores it, but does not
+    /// evaluate it yet).
     ///
     /// # Errors
     /// As [`IamStore::create_user`], and [`StateError::MalformedPolicy`] for a trust policy
@@ -460,7 +461,12 @@ impl IamStore<'_> {
         let path = check_path(path)?;
         let object = format!("trust policy of role {name}");
         let trust = assume_role_policy
-            .map(|text| parse_document(&object, text))
+            .map(|text| {
+                TrustPolicy::parse(text).map_err(|error| StateError::MalformedPolicy {
+                    object: object.clone(),
+                    error,
+                })
+            })
             .transpose()?;
         if let Some(text) = assume_role_policy {
             let size = policy_size(text);

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gatehouse_iam::directory::{
     names, AccessKeyMetadata, Group, InlinePolicy, KeyStatus, ManagedPolicy, PrincipalKind, Role,
-    SealedSecret, User, NONCE_LEN,
+    SealedSecret, TrustPolicy, User, NONCE_LEN,
 };
 use gatehouse_iam::policy::PolicyDocument;
 use rusqlite::{Connection, Row};
@@ -41,7 +41,10 @@ fn opt_time(
 
 fn document(r: &RowReader<'_, '_>, idx: usize, column: &str) -> Result<PolicyDocument, StateError> {
     let text = r.text(idx, column)?;
-    PolicyDocument::parse(&text).map_err(|e| r.corrupt(format!("column {column}: {e}")))
+    super::parse_document("", &text).map_err(|e| match e {
+        StateError::MalformedPolicy { error, .. } => r.corrupt(format!("column {column}: {error}")),
+        other => other,
+    })
 }
 
 fn kind(r: &RowReader<'_, '_>, idx: usize) -> Result<PrincipalKind, StateError> {
@@ -135,10 +138,13 @@ pub(crate) fn roles(
         let name = r.text(1, "name")?;
         r.key = format!("role {name}");
         let path = r.text(3, "path")?;
-        let trust = match r.opt_text(5, "assume_role_policy")? {
-            None => None,
-            Some(_) => Some(document(&r, 5, "assume_role_policy")?),
-        };
+        let trust = r
+            .opt_text(5, "assume_role_policy")?
+            .map(|text| {
+                TrustPolicy::parse(&text)
+                    .map_err(|e| r.corrupt(format!("column assume_role_policy: {e}")))
+            })
+            .transpose()?;
         Ok(Role {
             arn: names::arn(account, "role", &path, &name),
             role_id: r.text(2, "role_id")?,
