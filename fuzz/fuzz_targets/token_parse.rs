@@ -35,10 +35,7 @@ fn fixture() -> &'static Fixture {
             .active(SECRETS[0].0, SECRETS[0].1)
             .active(SECRETS[1].0, SECRETS[1].1)
             .inactive("AKIDINACTIVE", "inactive-secret"),
-        endpoints: vec![
-            "gateway.internal:5432".into(),
-            "db.example.com:443".into(),
-        ],
+        endpoints: vec!["gateway.internal:5432".into(), "db.example.com:443".into()],
         cache: SigningKeyCache::new(16),
         // 2024-08-26T22:01:00Z: the seeds are dated 22:00:00.
         now: UNIX_EPOCH + Duration::from_secs(1_724_709_660),
