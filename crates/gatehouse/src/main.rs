@@ -16,6 +16,7 @@ mod output;
 mod serve_cmd;
 mod sg_cmd;
 mod token_cmd;
+mod token_verify;
 
 use std::process::ExitCode;
 

@@ -25,6 +25,9 @@ use crate::output::say;
 pub enum TokenCommand {
     /// Make an RDS IAM auth token (as `aws rds generate-db-auth-token`), valid 15 minutes.
     Generate(GenerateArgs),
+    /// What the gateway would decide for a token: each check, then the policies (exit 0
+    /// allowed, 1 refused).
+    Verify(crate::token_verify::VerifyArgs),
 }
 
 /// Arguments of `token generate`.
@@ -51,6 +54,7 @@ pub struct GenerateArgs {
 pub fn run(cmd: TokenCommand, out: &mut String) -> Result<u8> {
     match cmd {
         TokenCommand::Generate(a) => generate_cmd(&a, &Env::from_process(), out),
+        TokenCommand::Verify(a) => crate::token_verify::verify_cmd(&a, out),
     }
 }
 

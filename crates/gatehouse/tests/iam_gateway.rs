@@ -68,12 +68,21 @@ fn new_key(cfg: &Path, user: &str) -> (String, String) {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     (
         v["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
-        v["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned(),
+        v["AccessKey"]["SecretAccessKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
     )
 }
 
 /// A token from botocore's `generate_db_auth_token`, exactly as applications make them.
-fn botocore_token(key: &(String, String), host: &str, port: u16, user: &str, region: &str) -> String {
+fn botocore_token(
+    key: &(String, String),
+    host: &str,
+    port: u16,
+    user: &str,
+    region: &str,
+) -> String {
     let script = "import sys, botocore.session\n\
                   akid, secret, host, port, user, region = sys.argv[1:7]\n\
                   s = botocore.session.get_session()\n\
@@ -81,7 +90,16 @@ fn botocore_token(key: &(String, String), host: &str, port: u16, user: &str, reg
                   c = s.create_client('rds', region_name=region)\n\
                   print(c.generate_db_auth_token(DBHostname=host, Port=int(port), DBUsername=user, Region=region))\n";
     let o = Command::new(python())
-        .args(["-c", script, &key.0, &key.1, host, &port.to_string(), user, region])
+        .args([
+            "-c",
+            script,
+            &key.0,
+            &key.1,
+            host,
+            &port.to_string(),
+            user,
+            region,
+        ])
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
@@ -126,7 +144,10 @@ fn serve(cfg: &Path, port: u16) -> Serve {
     let s = Serve(child);
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "gatehouse did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "gatehouse did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     s
@@ -177,7 +198,11 @@ fn setup(dir: &Path, c: &Cluster, port: u16) -> PathBuf {
          host    all plain_app 127.0.0.1/32 iam iam_allow_plaintext=1\n\
          host    all all 0.0.0.0/0 reject\n",
     );
-    write(dir, "userlist.txt", "\"alice\" \"alice-pw\"\n\"svc\" \"svc-pw\"\n");
+    write(
+        dir,
+        "userlist.txt",
+        "\"alice\" \"alice-pw\"\n\"svc\" \"svc-pw\"\n",
+    );
     write(
         dir,
         "gatehouse.toml",
@@ -253,11 +278,46 @@ fn tokens_from_botocore_log_in_and_every_refusal_names_its_check() {
         ],
     );
 
+    let token =
+        |k: &(String, String), user: &str| botocore_token(k, "localhost", port, user, REGION);
+
+    // `gatehouse token verify`: the same decision offline, with the deciding statement.
+    let verify = |t: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["token", "verify", t, "--config", cfg.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&token(&key, "app_user"), &[]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        text.contains("allowed: arn:aws:iam::123456789012:user/app")
+            && text.contains("Sid Connect"),
+        "{text}"
+    );
+    let denied = verify(&token(&key, "admin"), &["--format", "json"]);
+    assert_eq!(denied.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&denied.stdout).unwrap();
+    assert_eq!(v["check"], "policy_explicit_deny");
+    assert_eq!(v["statement"]["sid"], "NoAdmin");
+    let wrong_user = verify(&token(&key, "app_user"), &["--user", "other"]);
+    assert_eq!(wrong_user.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong_user.stdout).contains("refused (wrong_user)"));
+
     let gw = serve(&cfg, port);
-    let token = |k: &(String, String), user: &str| botocore_token(k, "localhost", port, user, REGION);
 
     // psql with a botocore token over TLS.
-    assert_in(&psql(&c, port, "app_user", &token(&key, "app_user"), "require"), "app_user");
+    assert_in(
+        &psql(&c, port, "app_user", &token(&key, "app_user"), "require"),
+        "app_user",
+    );
     // psycopg, libpq underneath, with another fresh token.
     let py = Command::new(python())
         .args([
@@ -272,36 +332,84 @@ fn tokens_from_botocore_log_in_and_every_refusal_names_its_check() {
         .unwrap();
     assert_in(&py, "app_user");
     // A token without TLS: the token is never asked for.
-    assert_pam_refused(&psql(&c, port, "app_user", &token(&key, "app_user"), "disable"), "app_user");
+    assert_pam_refused(
+        &psql(&c, port, "app_user", &token(&key, "app_user"), "disable"),
+        "app_user",
+    );
     // ... unless the line says iam_allow_plaintext=1.
-    assert_in(&psql(&c, port, "plain_app", &token(&key, "plain_app"), "disable"), "plain_app");
+    assert_in(
+        &psql(&c, port, "plain_app", &token(&key, "plain_app"), "disable"),
+        "plain_app",
+    );
     // A token made for another database user.
-    assert_pam_refused(&psql(&c, port, "app_user", &token(&key, "other"), "require"), "app_user");
+    assert_pam_refused(
+        &psql(&c, port, "app_user", &token(&key, "other"), "require"),
+        "app_user",
+    );
     // Signed for another region.
     let west = botocore_token(&key, "localhost", port, "app_user", "us-west-2");
     assert_pam_refused(&psql(&c, port, "app_user", &west, "require"), "app_user");
     // Another endpoint name.
     let elsewhere = botocore_token(&key, "db.example.com", port, "app_user", REGION);
-    assert_pam_refused(&psql(&c, port, "app_user", &elsewhere, "require"), "app_user");
+    assert_pam_refused(
+        &psql(&c, port, "app_user", &elsewhere, "require"),
+        "app_user",
+    );
     // A password instead of a token.
-    assert_pam_refused(&psql(&c, port, "app_user", "hunter2-not-a-token", "require"), "app_user");
+    assert_pam_refused(
+        &psql(&c, port, "app_user", "hunter2-not-a-token", "require"),
+        "app_user",
+    );
     // An unknown access key.
-    let stranger = ("AKIAIOSFODNN7EXAMPLE".to_owned(), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned());
-    assert_pam_refused(&psql(&c, port, "app_user", &token(&stranger, "app_user"), "require"), "app_user");
+    let stranger = (
+        "AKIAIOSFODNN7EXAMPLE".to_owned(),
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned(),
+    );
+    assert_pam_refused(
+        &psql(
+            &c,
+            port,
+            "app_user",
+            &token(&stranger, "app_user"),
+            "require",
+        ),
+        "app_user",
+    );
     // The policy's explicit Deny beats its Allow *.
-    assert_pam_refused(&psql(&c, port, "admin", &token(&key, "admin"), "require"), "admin");
+    assert_pam_refused(
+        &psql(&c, port, "admin", &token(&key, "admin"), "require"),
+        "admin",
+    );
     // narrow may be `other` but not app_user (implicit deny).
-    assert_in(&psql(&c, port, "other", &token(&narrow, "other"), "require"), "other");
-    assert_pam_refused(&psql(&c, port, "app_user", &token(&narrow, "app_user"), "require"), "app_user");
+    assert_in(
+        &psql(&c, port, "other", &token(&narrow, "other"), "require"),
+        "other",
+    );
+    assert_pam_refused(
+        &psql(&c, port, "app_user", &token(&narrow, "app_user"), "require"),
+        "app_user",
+    );
 
     // rds_iam members: the right password on a scram line is not enough; a token is.
     assert_in(&psql(&c, port, "alice", "alice-pw", "require"), "alice");
     assert_pam_refused(&psql(&c, port, "svc", "svc-pw", "require"), "svc");
-    assert_in(&psql(&c, port, "svc", &token(&key, "svc"), "require"), "svc");
+    assert_in(
+        &psql(&c, port, "svc", &token(&key, "svc"), "require"),
+        "svc",
+    );
 
     // An access key made Inactive stops working once the gateway sees the store change.
     let fresh = token(&key, "app_user");
-    iam(&cfg, &["update-access-key", "--access-key-id", &key.0, "--status", "Inactive"]);
+    iam(
+        &cfg,
+        &[
+            "update-access-key",
+            "--access-key-id",
+            &key.0,
+            "--status",
+            "Inactive",
+        ],
+    );
     let start = Instant::now();
     let mut after = psql(&c, port, "app_user", &fresh, "require");
     while after.status.success() && start.elapsed() < Duration::from_secs(5) {
@@ -323,8 +431,9 @@ fn tokens_from_botocore_log_in_and_every_refusal_names_its_check() {
         .collect();
     let has = |user: &str, needle: &str| {
         assert!(
-            decisions.iter().any(|d| d["user"] == user
-                && d["reason"].as_str().unwrap_or("").contains(needle)),
+            decisions
+                .iter()
+                .any(|d| d["user"] == user && d["reason"].as_str().unwrap_or("").contains(needle)),
             "no decision for {user} containing {needle:?}:\n{}",
             reasons.join("\n")
         );
@@ -356,6 +465,9 @@ fn tokens_from_botocore_log_in_and_every_refusal_names_its_check() {
         "{allowed}"
     );
     // No secret and no token reached the log.
-    assert!(!log.contains(&key.1) && !log.contains(&narrow.1), "a secret key reached the log");
+    assert!(
+        !log.contains(&key.1) && !log.contains(&narrow.1),
+        "a secret key reached the log"
+    );
     assert!(!log.contains("X-Amz-Signature"), "a token reached the log");
 }

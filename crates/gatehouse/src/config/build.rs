@@ -456,7 +456,13 @@ pub fn load(path: &Path) -> Result<Loaded> {
         Some(section) => Some(super::iam::iam_config(path, section, &base)?),
         None => None,
     };
-    iam_warnings(&rules, iam.as_ref(), memberships_known, &upstream_auth, &mut warnings);
+    iam_warnings(
+        &rules,
+        iam.as_ref(),
+        memberships_known,
+        &upstream_auth,
+        &mut warnings,
+    );
 
     Ok(Loaded {
         gateway: GatewayConfig {

@@ -31,7 +31,11 @@ pub struct IamConfig {
 pub fn iam_config(path: &Path, s: IamSection, base: &Path) -> Result<IamConfig> {
     let at = |key: &str| format!("{}: [iam] {key}", path.display());
     if s.account_id.len() != 12 || !s.account_id.bytes().all(|b| b.is_ascii_digit()) {
-        bail!("{}: {:?} is not a 12-digit account id", at("account_id"), s.account_id);
+        bail!(
+            "{}: {:?} is not a 12-digit account id",
+            at("account_id"),
+            s.account_id
+        );
     }
     let region_ok = !s.region.is_empty()
         && s.region.len() <= 32
@@ -41,12 +45,18 @@ pub fn iam_config(path: &Path, s: IamSection, base: &Path) -> Result<IamConfig> 
         && !s.region.starts_with('-')
         && !s.region.ends_with('-');
     if !region_ok {
-        bail!("{}: {:?} is not a region name such as \"us-east-1\"", at("region"), s.region);
+        bail!(
+            "{}: {:?} is not a region name such as \"us-east-1\"",
+            at("region"),
+            s.region
+        );
     }
     let id_ok = s.resource_id.len() > 3
         && s.resource_id.len() <= 64
         && s.resource_id.starts_with("db-")
-        && s.resource_id[3..].bytes().all(|b| b.is_ascii_alphanumeric());
+        && s.resource_id[3..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric());
     if !id_ok {
         bail!(
             "{}: {:?} is not a DB resource id such as \"db-ABCDEFGHIJKLMNOPQRSTUVWXY1\"",
@@ -55,7 +65,10 @@ pub fn iam_config(path: &Path, s: IamSection, base: &Path) -> Result<IamConfig> 
         );
     }
     if s.endpoints.is_empty() {
-        bail!("{}: at least one \"host:port\" is needed (the name clients put in tokens)", at("endpoints"));
+        bail!(
+            "{}: at least one \"host:port\" is needed (the name clients put in tokens)",
+            at("endpoints")
+        );
     }
     for e in &s.endpoints {
         let ok = e.rsplit_once(':').is_some_and(|(host, port)| {
@@ -68,7 +81,11 @@ pub fn iam_config(path: &Path, s: IamSection, base: &Path) -> Result<IamConfig> 
         }
     }
     if !(s.clock_skew.is_finite() && s.clock_skew > 0.0 && s.clock_skew <= 3600.0) {
-        bail!("{}: {} is not a number of seconds in (0, 3600]", at("clock_skew"), s.clock_skew);
+        bail!(
+            "{}: {} is not a number of seconds in (0, 3600]",
+            at("clock_skew"),
+            s.clock_skew
+        );
     }
     let key_file = if s.key_file.is_absolute() {
         s.key_file
@@ -100,8 +117,8 @@ pub fn directory(cfg: &IamConfig, state_file: &Path) -> Result<Directory> {
     if !state_file.exists() || !cfg.key_file.exists() {
         return Ok(Directory::new(account));
     }
-    let key = MasterKey::load(&cfg.key_file)
-        .map_err(|e| anyhow!("{}: {e}", cfg.key_file.display()))?;
+    let key =
+        MasterKey::load(&cfg.key_file).map_err(|e| anyhow!("{}: {e}", cfg.key_file.display()))?;
     let store = gatehouse_state::StateStore::open(state_file)
         .with_context(|| format!("state store {}", state_file.display()))?;
     store
