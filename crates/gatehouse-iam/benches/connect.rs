@@ -60,7 +60,7 @@ fn directory(now: SystemTime) -> Directory {
     let parts: Vec<&str> = all.split("},{\"Sid\"").collect();
     let mut chunk = Vec::new();
     let mut n = 0;
-    let mut flush = |chunk: &mut Vec<String>, d: &mut Directory, n: &mut usize| {
+    let flush = |chunk: &mut Vec<String>, d: &mut Directory, n: &mut usize| {
         if chunk.is_empty() {
             return;
         }
