@@ -33,6 +33,8 @@
 //!   holds it is false.
 //! - Only identity-based policies: no resource-based policies, permission boundaries,
 //!   session policies or SCPs.
+//!
+//! The full reference, with the error format, is `docs/iam-policies.md`.
 
 mod condition;
 mod document;
