@@ -8,6 +8,9 @@
 //! matching Allow at the very end, so every statement is looked at.
 //!
 //! `cargo bench -p gatehouse-iam --bench policy -- --warm-up-time 1 --measurement-time 3`
+//!
+//! On the 2-core development machine, idle: 3.5 µs median when the last statement allows,
+//! 3.4 µs when none does; 42 µs to parse one 10-statement document.
 
 use std::hint::black_box;
 
