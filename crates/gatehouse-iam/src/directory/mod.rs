@@ -26,7 +26,9 @@
 //!     path: "/".into(),
 //!     created: SystemTime::now(),
 //! })?;
-//! let document = PolicyDocument::parse(r#"{"Version":"2012-10-17","Statement":[]}"#)?;
+//! let document = PolicyDocument::parse(
+//!     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds-db:connect","Resource":"*"}]}"#,
+//! )?;
 //! dir.add_inline_policy(PrincipalKind::User, "alice", InlinePolicy { name: "db".into(), document })?;
 //! assert_eq!(dir.policies_for_user("ALICE")[0].name, "db");
 //! # Ok(())
