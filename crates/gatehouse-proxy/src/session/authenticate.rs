@@ -22,12 +22,12 @@ use crate::auth::{
 };
 use crate::catalog::{RoleRecord, SecretSource};
 use crate::config::Rules;
+use crate::iam::IamGate;
 use crate::protocol::{
     encode_auth_cleartext_password, encode_auth_md5_password, encode_auth_sasl,
     encode_auth_sasl_continue, encode_auth_sasl_final, parse_message_limited, password_from,
     sasl_initial_response, FrontendMessage, PG_MAX_AUTH_TOKEN_LENGTH,
 };
-use crate::iam::IamGate;
 use crate::refusal::{auth_failed, certificate_required, Refusal};
 use crate::session::negotiate::TlsInfo;
 use crate::stream::{MessageStream, ReadError};
@@ -151,7 +151,8 @@ pub async fn authenticate(
 /// another method's line). Every refusal is RDS's 28P01
 /// `PAM authentication failed for user "…"`; the log names the failed check.
 async fn iam(stream: &mut MessageStream, input: &AuthInput<'_>) -> Result<String, AuthFailure> {
-    let fail = |why: String| -> AuthFailure { auth_failed(AuthMethod::Iam, input.user, why).into() };
+    let fail =
+        |why: String| -> AuthFailure { auth_failed(AuthMethod::Iam, input.user, why).into() };
     let overridden = input.line.method != AuthMethod::Iam;
     let Some(gate) = input.iam else {
         return Err(fail("iam: no [iam] section is configured".into()));

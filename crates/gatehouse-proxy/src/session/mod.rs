@@ -201,8 +201,8 @@ async fn front_door(
 
     // RDS: members of rds_iam log in only with a token, whatever pg_hba.conf says.
     // A role named like the token-only role itself is not its own member here.
-    let token_only = token_only_role
-        .is_some_and(|r| r != user.as_str() && membership.is_member(&user, r));
+    let token_only =
+        token_only_role.is_some_and(|r| r != user.as_str() && membership.is_member(&user, r));
     if token_only && line.method != gatehouse_hba::AuthMethod::Iam {
         d.method = Some(gatehouse_hba::AuthMethod::Iam.name());
     }
