@@ -301,8 +301,8 @@ pub struct AuthSection {
     pub auth_database: String,
     /// The query; `$1` is the role; returns `passwd, canlogin, valid_until`.
     pub auth_query: Option<String>,
-    /// Read memberships from the catalogs with a userlist too (default true when
-    /// the login can connect; needed for `+group`/`samerole`).
+    /// Read memberships from the catalogs with a userlist too (default false; needed
+    /// for `+group`/`samerole` and for `[iam] token_only_role`).
     #[serde(default)]
     pub memberships_from_catalog: bool,
     /// Seconds a looked-up secret or membership is reused (default 30).
