@@ -163,18 +163,31 @@ fn validate_rule(rule: &IngressRule, config: &Snapshot) -> Result<(), StateError
 }
 
 /// Creates the file if it does not exist, readable and writable by its owner only.
+///
+/// An existing file is never opened here: closing any descriptor of a file drops every
+/// POSIX lock this process holds on it (fcntl semantics), including the SQLite locks of
+/// the store's other connections, after which another process may think it is the last
+/// user and delete the WAL under them. Only a brand-new file (`create_new`) is opened.
 fn create_private_file(path: &Path) -> Result<(), StateError> {
+    if path.exists() {
+        return Ok(());
+    }
     let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
+    options.read(true).write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path).map(drop).map_err(|e| StateError::Open {
-        path: path.to_owned(),
-        reason: format!("cannot create or open the file: {e}"),
-    })
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it in between: it is theirs to set up.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StateError::Open {
+            path: path.to_owned(),
+            reason: format!("cannot create the file: {e}"),
+        }),
+    }
 }
 
 /// Switches the file to WAL journaling and returns the journal mode now in effect.
