@@ -80,6 +80,13 @@ pub struct ConnectGrant {
 pub enum ConnectRefusal {
     /// A token check failed (see [`TokenRefusal::check`]).
     Token(TokenRefusal),
+    /// The token carries `X-Amz-Security-Token` (temporary credentials). Its signature
+    /// checked out, but gatehouse issues no temporary credentials yet (STS is planned),
+    /// and AWS refuses a long-term key presented with a session token.
+    SessionToken {
+        /// The access key that signed it.
+        access_key_id: String,
+    },
     /// No statement of the user's policies allows the connection.
     NoAllow {
         /// The IAM user's ARN.
@@ -103,6 +110,7 @@ impl ConnectRefusal {
     pub fn check(&self) -> &'static str {
         match self {
             ConnectRefusal::Token(t) => t.check(),
+            ConnectRefusal::SessionToken { .. } => "session_token",
             ConnectRefusal::NoAllow { .. } => "policy_no_allow",
             ConnectRefusal::ExplicitDeny { .. } => "policy_explicit_deny",
         }
@@ -113,6 +121,11 @@ impl fmt::Display for ConnectRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConnectRefusal::Token(t) => write!(f, "{}: {t}", t.check()),
+            ConnectRefusal::SessionToken { access_key_id } => write!(
+                f,
+                "session_token: the token of access key {access_key_id} carries X-Amz-Security-Token, \
+                 but gatehouse issues no temporary credentials (sign with a long-term key)"
+            ),
             ConnectRefusal::NoAllow { user_arn, resource } => write!(
                 f,
                 "policy_no_allow: no statement allows {user_arn} {CONNECT_ACTION} on {resource} (implicit deny)"
@@ -162,6 +175,11 @@ pub fn authorize_connect(
         now: request.now,
     };
     let token = verify(request.token, &expect, directory, cache).map_err(ConnectRefusal::Token)?;
+    if token.has_session_token {
+        return Err(ConnectRefusal::SessionToken {
+            access_key_id: token.access_key_id,
+        });
+    }
     let key = directory.access_key(&token.access_key_id).ok_or_else(|| {
         ConnectRefusal::Token(TokenRefusal::UnknownKey {
             access_key_id: token.access_key_id.clone(),

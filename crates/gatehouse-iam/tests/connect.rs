@@ -158,6 +158,15 @@ fn token_checks_come_first() {
     let empty = Directory::new(ACCOUNT);
     let err = check(&empty, &token("a"), "a", "10.0.0.5", true).unwrap_err();
     assert!(err.starts_with("unknown_key"), "{err}");
+    // A session token is signature-checked but refused: no STS issues them yet.
+    let creds = Credentials {
+        access_key_id: AKID.into(),
+        secret_access_key: SECRET.into(),
+        session_token: Some("FQoGZXIvYXdzEXAMPLESESSION".into()),
+    };
+    let with_session = generate(&creds, "db.internal", 5432, "eu-west-1", "a", now());
+    let err = check(&d, &with_session, "a", "10.0.0.5", true).unwrap_err();
+    assert!(err.starts_with("session_token"), "{err}");
     // The refusal text never carries the secret or the signature.
     let t = token("a");
     let sig = t.rsplit('=').next().unwrap();

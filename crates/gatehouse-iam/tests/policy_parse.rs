@@ -334,3 +334,14 @@ fn accepted_shapes() {
         PolicyDocument::parse(&json).unwrap_or_else(|e| panic!("{resource}: {e}"));
     }
 }
+
+#[test]
+fn whitespace_cannot_make_a_document_huge() {
+    let doc = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"rds-db:connect","Resource":"*"}}]{}}}"#,
+        " ".repeat(gatehouse_iam::policy::MAX_DOCUMENT_BYTES)
+    );
+    let e = gatehouse_iam::policy::PolicyDocument::parse(&doc).unwrap_err();
+    assert_eq!(e.path, "$");
+    assert!(e.message.contains("131072"), "{e}");
+}

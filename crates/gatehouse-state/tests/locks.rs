@@ -15,7 +15,11 @@ fn a_second_open_keeps_the_first_connections_locks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     let first = StateStore::open(&path).unwrap();
-    first.iam("123456789012").unwrap().create_user("before", None).unwrap();
+    first
+        .iam("123456789012")
+        .unwrap()
+        .create_user("before", None)
+        .unwrap();
     let wal = dir.path().join("state.db-wal");
     assert!(wal.exists(), "WAL journaling is on");
 
@@ -32,11 +36,18 @@ fn a_second_open_keeps_the_first_connections_locks() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(wal.exists(), "the WAL was deleted while the store had it open");
+    assert!(
+        wal.exists(),
+        "the WAL was deleted while the store had it open"
+    );
 
     // A change by another connection is still seen by the first one.
     let other = StateStore::open(&path).unwrap();
-    other.iam("123456789012").unwrap().create_user("after", None).unwrap();
+    other
+        .iam("123456789012")
+        .unwrap()
+        .create_user("after", None)
+        .unwrap();
     let names: Vec<String> = first
         .iam("123456789012")
         .unwrap()

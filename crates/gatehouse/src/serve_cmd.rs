@@ -234,7 +234,7 @@ fn watch_iam(
                 if seen.replace(version).is_none_or(|old| old == version) {
                     continue;
                 }
-                match config::iam::directory(&cfg, &state_file) {
+                match config::iam::directory_from(&cfg, s) {
                     Ok(d) => {
                         gate.set_directory(d);
                         tracing::info!(target: "gatehouse::iam", "IAM directory reloaded from the state store");

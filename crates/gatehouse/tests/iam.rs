@@ -612,3 +612,22 @@ fn configuration_problems_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_missing_key_file_is_never_replaced_while_secrets_are_sealed_with_it() {
+    let env = Env::new();
+    env.ok(&["create-user", "--user-name", "app"]);
+    env.ok(&["create-access-key", "--user-name", "app"]);
+    let key = env.path("iam.key");
+    let saved = std::fs::read(&key).expect("key file");
+    std::fs::remove_file(&key).expect("remove");
+    // A new key file would make the stored secret unreadable: refused, nothing written.
+    let o = env.run(&["create-access-key", "--user-name", "app"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("holds 1 access key"), "{}", stderr(&o));
+    assert!(!key.exists(), "a new key file was created");
+    std::fs::write(&key, saved).expect("restore");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("mode");
+    env.ok(&["create-access-key", "--user-name", "app"]);
+}

@@ -53,6 +53,11 @@ use std::fmt;
 /// strings: IAM's limit for a customer managed policy.
 pub const MAX_DOCUMENT_CHARS: usize = 6144;
 
+/// The largest document text accepted, in bytes, whitespace included: IAM's
+/// `PolicyDocument` parameter limit (131,072 characters). Without it, whitespace
+/// (free in [`MAX_DOCUMENT_CHARS`]) could make a stored document arbitrarily large.
+pub const MAX_DOCUMENT_BYTES: usize = 131_072;
+
 /// A parsed, validated and compiled policy document (`{"Version": …, "Statement": […]}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyDocument {

@@ -7,7 +7,7 @@ use super::json::{self, index_path, key_path, quote, Json};
 use super::values;
 use super::variables::{tokenize, Syntax, Token};
 use super::wildcard::{Case, Pattern};
-use super::{PolicyError, MAX_DOCUMENT_CHARS};
+use super::{PolicyError, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_CHARS};
 
 /// A document's content once validated.
 pub(crate) struct Parsed {
@@ -25,6 +25,15 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> PolicyError {
 
 /// Parses and validates a whole document.
 pub(crate) fn document(text: &str) -> Result<Parsed, PolicyError> {
+    if text.len() > MAX_DOCUMENT_BYTES {
+        return Err(err(
+            "$",
+            format!(
+                "the document is {} bytes long; the limit is {MAX_DOCUMENT_BYTES} (whitespace included)",
+                text.len()
+            ),
+        ));
+    }
     let size = json::counted_chars(text);
     if size > MAX_DOCUMENT_CHARS {
         return Err(err(

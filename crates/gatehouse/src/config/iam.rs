@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Result};
 use gatehouse_iam::connect::ConnectSettings;
 use gatehouse_iam::directory::{Directory, MasterKey};
 use gatehouse_proxy::iam::IamGate;
@@ -70,15 +70,24 @@ pub fn iam_config(path: &Path, s: IamSection, base: &Path) -> Result<IamConfig> 
             at("endpoints")
         );
     }
+    let mut seen = std::collections::HashSet::new();
     for e in &s.endpoints {
-        let ok = e.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty()
-                && !host.contains(['/', '?', ' '])
-                && port.parse::<u16>().is_ok_and(|p| p > 0)
-        });
-        if !ok {
-            bail!("{}: {e:?} is not \"host:port\"", at("endpoints"));
+        if !endpoint_ok(e) {
+            bail!(
+                "{}: {e:?} is not \"host:port\" (a DNS name or address, or [IPv6]; a port 1-65535 without sign or leading zero)",
+                at("endpoints")
+            );
         }
+        if !seen.insert(e.to_ascii_lowercase()) {
+            bail!("{}: {e:?} is listed twice", at("endpoints"));
+        }
+    }
+    if s.token_only_role.len() > 63 || s.token_only_role.chars().any(char::is_control) {
+        bail!(
+            "{}: {:?} is not a PostgreSQL role name (at most 63 bytes, no control characters)",
+            at("token_only_role"),
+            s.token_only_role
+        );
     }
     if !(s.clock_skew.is_finite() && s.clock_skew > 0.0 && s.clock_skew <= 3600.0) {
         bail!(
@@ -105,25 +114,62 @@ pub fn iam_config(path: &Path, s: IamSection, base: &Path) -> Result<IamConfig> 
     })
 }
 
+/// `host:port` as a token's endpoint part can spell it: the host a DNS name, an IPv4
+/// address or a bracketed IPv6 address; the port canonical digits in 1..=65535.
+fn endpoint_ok(e: &str) -> bool {
+    let Some((host, port)) = e.rsplit_once(':') else {
+        return false;
+    };
+    let port_ok = !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && !port.starts_with('0')
+        && port.parse::<u16>().is_ok();
+    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        inner.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    };
+    port_ok && host_ok
+}
+
 /// The IAM directory stored in `state_file` (users, keys, policies), secrets
-/// decrypted with the key file. A missing store or key file gives an empty
-/// directory (nothing was created yet).
+/// decrypted with the key file. A missing store gives an empty directory.
 ///
 /// # Errors
-/// The store cannot be read, the key file is unsafe or unreadable, or a stored
-/// secret does not decrypt with it (a different key file).
+/// As [`directory_from`].
 pub fn directory(cfg: &IamConfig, state_file: &Path) -> Result<Directory> {
+    if !state_file.exists() {
+        return Ok(Directory::new(&cfg.settings.account_id));
+    }
+    let store = gatehouse_state::StateStore::open(state_file)?;
+    directory_from(cfg, &store)
+}
+
+/// The IAM directory of an open store. A missing key file is fine only while the store
+/// holds no access key (nothing was sealed yet).
+///
+/// # Errors
+/// The store cannot be read; the key file is missing while access keys are stored, or is
+/// unsafe or unreadable; a stored secret does not decrypt with it (a different key file).
+pub fn directory_from(cfg: &IamConfig, store: &gatehouse_state::StateStore) -> Result<Directory> {
     let account = &cfg.settings.account_id;
-    if !state_file.exists() || !cfg.key_file.exists() {
+    if !cfg.key_file.exists() {
+        let stored = store.iam(account)?.list_access_keys(None)?.len();
+        if stored > 0 {
+            bail!(
+                "{}: the [iam] key file is missing, but the state store holds {stored} access \
+                 key(s) sealed with it (restore the key file from the backup of the state file)",
+                cfg.key_file.display()
+            );
+        }
         return Ok(Directory::new(account));
     }
-    let key =
-        MasterKey::load(&cfg.key_file).map_err(|e| anyhow!("{}: {e}", cfg.key_file.display()))?;
-    let store = gatehouse_state::StateStore::open(state_file)
-        .with_context(|| format!("state store {}", state_file.display()))?;
-    store
-        .iam_directory(account, &key)
-        .with_context(|| format!("state store {}: IAM directory", state_file.display()))
+    let key = MasterKey::load(&cfg.key_file)?;
+    Ok(store.iam_directory(account, &key)?)
 }
 
 /// The gateway's gate: settings and the stored directory.
@@ -136,4 +182,39 @@ pub fn gate(cfg: &IamConfig, state_file: &Path) -> Result<IamGate> {
         cfg.token_only_role.clone(),
         directory(cfg, state_file)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_ok;
+
+    #[test]
+    fn endpoints_are_host_and_canonical_port() {
+        for good in [
+            "localhost:6432",
+            "db.example.com:5432",
+            "10.0.0.1:1",
+            "[::1]:6432",
+            "my_db:65535",
+        ] {
+            assert!(endpoint_ok(good), "{good}");
+        }
+        for bad in [
+            "localhost",
+            "localhost:",
+            ":6432",
+            "localhost:+6432",
+            "localhost:06432",
+            "localhost:0",
+            "localhost:65536",
+            "::1:6432",
+            "[zz]:1",
+            "h\u{0}:1",
+            "a b:1",
+            "h/x:1",
+            "h?:1",
+        ] {
+            assert!(!endpoint_ok(bad), "{bad}");
+        }
+    }
 }

@@ -214,7 +214,17 @@ pub fn dispatch(cmd: &IamCommand, iam: &IamStore<'_>, settings: &Settings) -> Re
         }
 
         C::CreateAccessKey(u) => {
-            let key = MasterKey::load_or_create(&settings.key_file).context("[iam] key_file")?;
+            // A new key file only for the first secret: with secrets already sealed under
+            // a key file that went missing, a fresh one would make them all unreadable.
+            let stored = iam.list_access_keys(None)?.len();
+            let key = if stored == 0 {
+                MasterKey::load_or_create(&settings.key_file)
+            } else {
+                MasterKey::load(&settings.key_file)
+            }
+            .with_context(|| {
+                format!("[iam] key_file (the store holds {stored} access key(s) sealed with it)")
+            })?;
             show::created_key(&iam.create_access_key(&u.user_name, &key)?)
         }
         C::UpdateAccessKey { key, status } => {
