@@ -146,6 +146,20 @@ async fn reload_on_sighup(
                     tracing::warn!(target: "gatehouse::config", "{w}");
                 }
                 let lines = loaded.gateway.rules.hba.lines.len();
+                let running_iam = shared
+                    .iam
+                    .as_ref()
+                    .map(|g| (g.settings().clone(), g.token_only_role().map(str::to_owned)));
+                let new_iam = loaded
+                    .iam
+                    .as_ref()
+                    .map(|c| (c.settings.clone(), c.token_only_role.clone()));
+                if running_iam != new_iam {
+                    tracing::warn!(
+                        target: "gatehouse::config",
+                        "[iam] changed: it is read at start only; restart gatehouse to use the new settings"
+                    );
+                }
                 if let Err(e) = admin.reload_static(loaded.gateway.network) {
                     tracing::error!(
                         target: "gatehouse::config",
