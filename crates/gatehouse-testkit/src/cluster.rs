@@ -168,14 +168,14 @@ fn mkdir(path: &Path, mode: u32, run_as: RunAs) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|e| TestkitError::io("create dir", path, e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| TestkitError::io("chmod", path, e))?;
-    run_as.chown(path)
+    Ok(run_as.chown(path)?)
 }
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32, run_as: RunAs) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| TestkitError::io("write", path, e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| TestkitError::io("chmod", path, e))?;
-    run_as.chown(path)
+    Ok(run_as.chown(path)?)
 }
 
 impl Cluster {

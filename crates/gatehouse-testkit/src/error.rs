@@ -113,5 +113,20 @@ impl TestkitError {
     }
 }
 
+impl From<gatehouse_localpg::LocalPgError> for TestkitError {
+    fn from(e: gatehouse_localpg::LocalPgError) -> Self {
+        match e {
+            gatehouse_localpg::LocalPgError::OsUser { user, detail } => {
+                TestkitError::OsUser { user, detail }
+            }
+            gatehouse_localpg::LocalPgError::Chown { path, source } => TestkitError::Io {
+                what: "chown",
+                path,
+                source,
+            },
+        }
+    }
+}
+
 /// Result alias used throughout the kit.
 pub type Result<T, E = TestkitError> = std::result::Result<T, E>;

@@ -1,107 +1,21 @@
-//! Running the server programs as the right operating-system user.
+//! Running the server programs as the right operating-system user, and the kit's folders.
 //!
 //! PostgreSQL refuses to run as root. When the tests run as root, `initdb`, `pg_ctl` and
-//! `postgres` run as the `postgres` user instead (created with `useradd --system` when missing),
-//! through [`std::os::unix::process::CommandExt::uid`] — no `runuser`, no PAM, no unsafe code.
-//! Otherwise they run as the current user.
+//! `postgres` run as the `postgres` user instead (created with `useradd --system` when missing):
+//! [`RunAs`] from `gatehouse-localpg`, shared with `gatehouse quickstart`. Otherwise they run
+//! as the current user.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use nix::unistd::{Gid, Uid, User};
-
 use crate::error::{Result, TestkitError};
 use crate::version::{bin_dir, PgVersion};
 
-/// The operating-system user the server runs as when the tests run as root.
-pub(crate) const SERVER_OS_USER: &str = "postgres";
-
-/// Who runs the server programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RunAs {
-    /// `Some` when switching user (we are root); `None` to run as ourselves.
-    ids: Option<(Uid, Gid)>,
-}
-
-impl RunAs {
-    /// The user for this process: `postgres` when we are root, ourselves otherwise.
-    pub(crate) fn get() -> Result<RunAs> {
-        static CELL: OnceLock<std::result::Result<RunAs, String>> = OnceLock::new();
-        CELL.get_or_init(|| {
-            if !Uid::effective().is_root() {
-                return Ok(RunAs { ids: None });
-            }
-            let user = lookup_or_create(SERVER_OS_USER)?;
-            Ok(RunAs {
-                ids: Some((user.uid, user.gid)),
-            })
-        })
-        .clone()
-        .map_err(|detail| TestkitError::OsUser {
-            user: SERVER_OS_USER.to_string(),
-            detail,
-        })
-    }
-
-    /// Whether the programs run as another user than this process.
-    pub(crate) fn switches_user(&self) -> bool {
-        self.ids.is_some()
-    }
-
-    /// A command for `program` that runs as this user, with `/` as working directory (the
-    /// test's working directory may not be reachable for the server user) and no stdin.
-    pub(crate) fn command(&self, program: impl AsRef<OsStr>) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.current_dir("/").stdin(Stdio::null());
-        if let Some((uid, gid)) = self.ids {
-            cmd.uid(uid.as_raw()).gid(gid.as_raw());
-        }
-        cmd
-    }
-
-    /// Gives `path` to this user (no-op when not switching user).
-    pub(crate) fn chown(&self, path: &Path) -> Result<()> {
-        if let Some((uid, gid)) = self.ids {
-            std::os::unix::fs::chown(path, Some(uid.as_raw()), Some(gid.as_raw()))
-                .map_err(|e| TestkitError::io("chown", path, e))?;
-        }
-        Ok(())
-    }
-}
-
-fn lookup_or_create(name: &str) -> std::result::Result<User, String> {
-    let lookup = || User::from_name(name).map_err(|e| format!("lookup failed: {e}"));
-    if let Some(user) = lookup()? {
-        return Ok(user);
-    }
-    let out = Command::new("useradd")
-        .args([
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--shell",
-            "/usr/sbin/nologin",
-            name,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run useradd: {e}"))?;
-    // Another process may have created it in the meantime: look again either way.
-    match lookup()? {
-        Some(user) => Ok(user),
-        None => Err(format!(
-            "missing, and `useradd --system {name}` failed: {} {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-    }
-}
+pub(crate) use gatehouse_localpg::RunAs;
 
 /// Runs `cmd`, capturing its output; an unsuccessful exit becomes [`TestkitError::Command`].
 pub(crate) fn run_checked(cmd: &mut Command) -> Result<Output> {

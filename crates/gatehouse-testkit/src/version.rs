@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gatehouse_localpg::{find_cached_pg18, has_server_programs};
+
 use crate::error::{Result, TestkitError};
 
 /// A PostgreSQL major version the kit can start.
@@ -46,42 +48,6 @@ impl fmt::Display for PgVersion {
 /// The repository root, derived from this crate's manifest directory at compile time.
 pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn has_server_programs(dir: &Path) -> bool {
-    ["initdb", "pg_ctl", "postgres"]
-        .iter()
-        .all(|p| dir.join(p).is_file())
-}
-
-/// Finds `bin/` directories with the server programs under `.cache/pg18` (one or two levels).
-fn find_cached_pg18(cache: &Path) -> Option<PathBuf> {
-    if has_server_programs(&cache.join("bin")) {
-        return Some(cache.join("bin"));
-    }
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cache)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    // Prefer the newest-sorting name; look one more level down for wrapper directories.
-    for dir in dirs.iter().rev() {
-        if has_server_programs(&dir.join("bin")) {
-            return Some(dir.join("bin"));
-        }
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            let mut inner: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| has_server_programs(&p.join("bin")))
-                .collect();
-            inner.sort();
-            if let Some(last) = inner.pop() {
-                return Some(last.join("bin"));
-            }
-        }
-    }
-    None
 }
 
 /// The directory holding `initdb`, `pg_ctl`, `postgres` and `pg_config` for `version`.
