@@ -1,7 +1,7 @@
 //! `gatehouse serve --config FILE` and `gatehouse check --config FILE`.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -56,34 +56,113 @@ pub fn check(args: &ConfigArg, out: &mut String) -> Result<u8> {
 /// `serve`: runs until SIGINT or SIGTERM.
 pub fn serve(args: &ConfigArg) -> Result<u8> {
     let loaded = config::load(&args.config)?;
+    init_logging(&loaded.log)?;
+    runtime()?.block_on(async {
+        start(&args.config, loaded)
+            .await?
+            .run(shutdown_signal())
+            .await
+    })?;
+    Ok(0)
+}
+
+/// The async runtime `serve` (and `quickstart`) run the gateway on.
+///
+/// # Errors
+/// The runtime cannot start.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Installs the process's log subscriber as `[log]` says: `format` and `level` (or
+/// `GATEHOUSE_LOG`) on stderr, and the decision events as JSON lines appended to
+/// `decision_file` when one is set.
+///
+/// # Errors
+/// A bad filter, or the decision file cannot be opened.
+pub fn init_logging(log: &config::LogSection) -> Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = match std::env::var("GATEHOUSE_LOG") {
         Ok(env) => tracing_subscriber::EnvFilter::try_new(&env)
             .with_context(|| format!("GATEHOUSE_LOG={env:?} is not a tracing filter"))?,
         Err(_) => {
-            let level = loaded.log.level.clone().unwrap_or_else(|| "info".into());
+            let level = log.level.clone().unwrap_or_else(|| "info".into());
             tracing_subscriber::EnvFilter::try_new(&level).context("[log] level")?
         }
     };
-    let builder = tracing_subscriber::fmt()
+    let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter);
-    if loaded.log.format.as_deref() == Some("json") {
-        builder.json().flatten_event(true).init();
+        .with_writer(std::io::stderr);
+    let stderr = if log.format.as_deref() == Some("json") {
+        stderr.json().flatten_event(true).boxed()
     } else {
-        builder.init();
+        stderr.boxed()
+    };
+    let decisions = match &log.decision_file {
+        None => None,
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("[log] decision_file {}: cannot open", path.display()))?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_ansi(false)
+                    .with_writer(std::sync::Arc::new(file))
+                    .with_filter(
+                        tracing_subscriber::filter::Targets::new()
+                            .with_target("gatehouse::decision", tracing::Level::INFO),
+                    ),
+            )
+        }
+    };
+    tracing_subscriber::registry()
+        .with(stderr.with_filter(filter))
+        .with(decisions)
+        .init();
+    Ok(())
+}
+
+/// A gateway bound to its listeners, with its admin API, SIGHUP reload and IAM
+/// directory watcher started; [`Started::run`] serves until the shutdown future ends.
+pub struct Started {
+    gateway: Gateway,
+    admin_socket: PathBuf,
+}
+
+impl Started {
+    /// Serves until `shutdown` completes, then closes the listeners and cuts the
+    /// sessions, and removes the admin socket.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        self.gateway.run(shutdown).await;
+        tracing::info!(target: "gatehouse::server", "shutting down");
+        let _ = std::fs::remove_file(&self.admin_socket);
+        Ok(())
     }
+}
+
+/// Starts the gateway `path` configures (already loaded as `loaded`, whose warnings
+/// are logged): the configured network policy plus the state store's rules and
+/// members, the IAM directory, the admin API and SIGHUP reloads. Call it inside the
+/// runtime (it spawns tasks).
+///
+/// # Errors
+/// The state store, the IAM directory, a listener or the admin socket fails.
+pub async fn start(path: &Path, loaded: config::Loaded) -> Result<Started> {
     for w in &loaded.warnings {
         tracing::warn!(target: "gatehouse::config", "{w}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let path = args.config.clone();
     let state_file = loaded.state_file.clone();
     let admin_socket = loaded.admin_socket.clone();
-    let socket_to_remove = admin_socket.clone();
     let network = loaded.gateway.network.clone();
     let mut gateway_config = loaded.gateway;
 
@@ -97,32 +176,30 @@ pub fn serve(args: &ConfigArg) -> Result<u8> {
         watch_iam(gate.clone(), iam.clone(), state_file.clone());
         gateway_config.iam = Some(gate);
     }
-    runtime.block_on(async move {
-        let gateway = Gateway::bind(gateway_config).await.map_err(|e| {
-            anyhow::anyhow!(
-                "{e} (if the state store's rules name a group no longer in gatehouse.toml: \
-                 put the group back, or remove those rules with `gatehouse sg` first)"
-            )
-        })?;
-        let shared = gateway.shared();
-        let admin = crate::admin::server::Admin::new(store, network, shared.clone());
-        let listener = crate::admin::server::bind(&admin_socket)?;
-        for a in gateway.local_addrs() {
-            tracing::info!(target: "gatehouse::server", address = %a, "listening");
-        }
-        let admin_for_api = admin.clone();
-        tokio::spawn(async move {
-            if let Err(e) = crate::admin::server::serve(admin_for_api, listener, admin_socket).await {
-                tracing::error!(target: "gatehouse::server", error = %format!("{e:#}"), "admin API stopped");
-            }
-        });
-        tokio::spawn(reload_on_sighup(path, shared, admin));
-        gateway.run(shutdown_signal()).await;
-        tracing::info!(target: "gatehouse::server", "shutting down");
-        let _ = std::fs::remove_file(&socket_to_remove);
-        Ok::<_, anyhow::Error>(())
+    let gateway = Gateway::bind(gateway_config).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e} (if the state store's rules name a group no longer in gatehouse.toml: \
+             put the group back, or remove those rules with `gatehouse sg` first)"
+        )
     })?;
-    Ok(0)
+    let shared = gateway.shared();
+    let admin = crate::admin::server::Admin::new(store, network, shared.clone());
+    let listener = crate::admin::server::bind(&admin_socket)?;
+    for a in gateway.local_addrs() {
+        tracing::info!(target: "gatehouse::server", address = %a, "listening");
+    }
+    let admin_for_api = admin.clone();
+    let socket = admin_socket.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::admin::server::serve(admin_for_api, listener, socket).await {
+            tracing::error!(target: "gatehouse::server", error = %format!("{e:#}"), "admin API stopped");
+        }
+    });
+    tokio::spawn(reload_on_sighup(path.to_path_buf(), shared, admin));
+    Ok(Started {
+        gateway,
+        admin_socket,
+    })
 }
 
 /// SIGHUP: re-read the configuration; on success new connections use the new
@@ -184,7 +261,8 @@ async fn reload_on_sighup(
     }
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         let _ = tokio::signal::ctrl_c().await;

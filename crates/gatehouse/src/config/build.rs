@@ -193,9 +193,10 @@ fn cert_line_warnings(rules: &Rules, client_ca: bool, warnings: &mut Vec<String>
 /// # Errors
 /// The first problem found, naming the file (and line where there is one).
 pub fn load(path: &Path) -> Result<Loaded> {
-    let (file, base) = read(path)?;
+    let (mut file, base) = read(path)?;
     let mut warnings = Vec::new();
     check_log(path, &file.log)?;
+    file.log.decision_file = file.log.decision_file.map(|f| rel(&base, &f));
 
     let mut listen = Vec::new();
     for a in &file.listen.addresses {

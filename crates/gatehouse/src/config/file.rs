@@ -353,4 +353,7 @@ pub struct LogSection {
     pub format: Option<String>,
     /// A tracing filter, e.g. `"info"` (default) or `"gatehouse::decision=info,warn"`.
     pub level: Option<String>,
+    /// Decision events (`gatehouse::decision`) are also appended to this file as JSON,
+    /// one object per line, whatever `format` and `level` say (optional).
+    pub decision_file: Option<PathBuf>,
 }

@@ -6,4 +6,5 @@ mod build;
 mod file;
 pub mod iam;
 
-pub use build::{admin_socket, load};
+pub use build::{admin_socket, load, Loaded};
+pub use file::LogSection;
