@@ -13,6 +13,7 @@ mod hba_cmd;
 mod iam_cmd;
 mod ident_cmd;
 mod output;
+mod quickstart;
 mod serve_cmd;
 mod sg_cmd;
 mod token_cmd;
@@ -39,6 +40,9 @@ enum Command {
     },
     /// Run the gateway in front of a PostgreSQL server.
     Serve(serve_cmd::ConfigArg),
+    /// A throwaway PostgreSQL behind the gateway, with example teams, passwords and an
+    /// IAM user; prints how to connect. Ctrl-C stops it; DIR is kept for the next run.
+    Quickstart(quickstart::QuickstartArgs),
     /// Validate gatehouse.toml and every file it names (like `nginx -t`).
     Check(serve_cmd::ConfigArg),
     /// Security groups of a running gateway, in AWS CLI spirit.
@@ -71,8 +75,14 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if let Command::Serve(args) = &cli.command {
-        return match serve_cmd::serve(args) {
+    // These two install their log subscriber from the configuration they load.
+    let long_running = match &cli.command {
+        Command::Serve(args) => Some(serve_cmd::serve(args)),
+        Command::Quickstart(args) => Some(quickstart::run(args)),
+        _ => None,
+    };
+    if let Some(result) = long_running {
+        return match result {
             Ok(code) => ExitCode::from(code),
             Err(e) => {
                 eprintln!("gatehouse: {e:#}");
@@ -96,7 +106,7 @@ fn main() -> ExitCode {
         Command::Sg { command } => sg_cmd::run(command, &mut out),
         Command::Token { command } => token_cmd::run(command, &mut out),
         Command::Iam(args) => iam_cmd::run(args, &mut out),
-        Command::Serve(_) => Ok(2),
+        Command::Serve(_) | Command::Quickstart(_) => Ok(2),
     };
     match result {
         Ok(code) => ExitCode::from(output::flush(&out, code)),

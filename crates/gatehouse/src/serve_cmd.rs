@@ -140,6 +140,11 @@ pub struct Started {
 }
 
 impl Started {
+    /// The addresses the listeners are bound to.
+    pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.gateway.local_addrs()
+    }
+
     /// Serves until `shutdown` completes, then closes the listeners and cuts the
     /// sessions, and removes the admin socket.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
