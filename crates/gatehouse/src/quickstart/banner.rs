@@ -121,21 +121,22 @@ pub fn text(f: &Facts, listening: &[SocketAddr]) -> String {
     if listening.iter().any(SocketAddr::is_ipv6) {
         let _ = writeln!(
             s,
-            "The security group allows 127.0.0.0/8 only. [::1]:{port} is a source outside it: the \
-             gateway closes such a connection before reading a byte (layer 1), e.g."
+            "The security group allows sources in 127.0.0.0/8 only. A client of [::1]:{port} comes \
+             from ::1, a source outside it: the gateway closes the connection before reading a \
+             byte (layer 1):"
         );
         let _ = writeln!(
             s,
-            "  {psql} \"host=::1 port={port} dbname=shop user=alice sslmode=require\"   # server closed the connection"
+            "  {psql} \"host=::1 port={port} dbname=shop user=alice sslmode=require\"   # server closed the connection unexpectedly"
         );
-        let _ = writeln!(s, "and says why offline:");
     } else {
         let _ = writeln!(
             s,
-            "The security group allows 127.0.0.0/8 only; a source outside it (::1, say) is closed \
-             before a byte is read (layer 1). Offline:"
+            "The security group allows sources in 127.0.0.0/8 only; one outside it (::1, say) is \
+             closed before a byte is read (layer 1)."
         );
     }
+    let _ = writeln!(s, "explain says which rule decides, offline:");
     let _ = writeln!(
         s,
         "  {gatehouse} explain --config {config} --address ::1 --port {port} --ssl --user alice \
@@ -143,8 +144,8 @@ pub fn text(f: &Facts, listening: &[SocketAddr]) -> String {
     );
     let _ = writeln!(
         s,
-        "(hostaddr=127.0.0.1 above: localhost may resolve to ::1 first, which is refused on \
-         purpose, and libpq tries no other address after a refusal.)"
+        "(That is why the lines above say hostaddr=127.0.0.1: localhost may resolve to ::1 first, \
+         and libpq tries no other address once a server has closed the connection.)"
     );
     let _ = writeln!(s);
     if let Some(log) = &f.decision_file {

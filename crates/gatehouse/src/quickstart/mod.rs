@@ -79,8 +79,8 @@ pub fn run(args: &QuickstartArgs) -> Result<u8> {
     if args.reset {
         reset(&dir, &mut cluster)?;
     }
-    let fresh = claim(&dir, cluster.switches_user())?;
     cluster.preflight()?;
+    let fresh = claim(&dir, cluster.switches_user())?;
 
     let cfg_path = dir.join("gatehouse.toml");
     let existing = if cfg_path.exists() {

@@ -300,6 +300,15 @@ impl Cluster {
                 );
             }
         }
+        if self.run_as.switches_user() {
+            // Nothing is made yet: the nearest folder that exists above DIR must let the
+            // server user in (DIR and what is made below it will).
+            let dir = self.socket.parent().unwrap_or(&self.socket);
+            let above = dir.ancestors().skip(1).find(|p| p.exists());
+            if above.is_some_and(|a| !self.searchable(a)) {
+                bail!("{}", self.unreachable(dir));
+            }
+        }
         if let Ok(v) = std::fs::read_to_string(self.data.join("PG_VERSION")) {
             let v = v.trim();
             if v != self.install.major.to_string() {
@@ -313,6 +322,41 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Whether the server user may enter `path`.
+    fn searchable(&self, path: &Path) -> bool {
+        self.run_as
+            .command("test")
+            .arg("-x")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Why the server user cannot reach `dir`: the first folder above it it may not enter.
+    fn unreachable(&self, dir: &Path) -> String {
+        let mut chain: Vec<&Path> = dir.ancestors().collect();
+        chain.reverse();
+        let culprit = chain
+            .into_iter()
+            .filter(|p| p.exists())
+            .find(|p| !self.searchable(p));
+        let why = match culprit {
+            Some(p) => {
+                let mode = std::fs::metadata(p)
+                    .map(|m| format!("mode {:04o}", m.permissions().mode() & 0o7777))
+                    .unwrap_or_default();
+                format!("{} ({mode}) is not searchable by that user", p.display())
+            }
+            None => "a folder is not writable by that user".to_string(),
+        };
+        format!(
+            "the `{}` OS user (PostgreSQL refuses to run as root) cannot reach {}: {why}. Choose \
+             another --dir (e.g. /var/tmp/gatehouse-quickstart) or let it in (`chmod o+x` that folder)",
+            self.run_as.user_name(),
+            dir.display()
+        )
     }
 
     /// Creates a folder for the server user, mode 0700.
@@ -341,24 +385,19 @@ impl Cluster {
         std::fs::set_permissions(&self.log, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot chmod {}", self.log.display()))?;
         self.run_as.chown(&self.log)?;
-        if self.run_as.switches_user() {
-            let ok = self
-                .run_as
-                .command("test")
-                .arg("-w")
-                .arg(&self.socket)
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                let dir = self.socket.parent().unwrap_or(&self.socket);
-                bail!(
-                    "the `{}` OS user (PostgreSQL refuses to run as root) cannot reach {}: a folder \
-                     above it is not searchable by that user (/root is mode 0700, for one). Choose \
-                     another --dir (e.g. /var/tmp/gatehouse-quickstart) or `chmod o+x` the folders above",
-                    self.run_as.user_name(),
-                    dir.display()
-                );
-            }
+        if !self.run_as.switches_user() {
+            return Ok(());
+        }
+        let writable = self
+            .run_as
+            .command("test")
+            .arg("-w")
+            .arg(&self.socket)
+            .status()
+            .is_ok_and(|st| st.success());
+        if !writable {
+            let dir = self.socket.parent().unwrap_or(&self.socket);
+            bail!("{}", self.unreachable(dir));
         }
         Ok(())
     }
