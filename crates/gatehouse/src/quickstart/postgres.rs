@@ -514,22 +514,18 @@ impl Cluster {
     /// # Errors
     /// psql fails; its messages are quoted.
     pub fn psql(&self, script: &str) -> Result<()> {
-        let mut child = Command::new(&self.install.psql)
+        let mut cmd = Command::new(&self.install.psql);
+        // The caller's libpq settings (PGSSLMODE, PGOPTIONS, PGSERVICE…) are not ours.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("PG") {
+                cmd.env_remove(key);
+            }
+        }
+        let port = SOCKET_PORT.to_string();
+        let mut child = cmd
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(&self.socket)
-            .args([
-                "-p",
-                &SOCKET_PORT.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-f",
-                "-",
-            ])
-            .env_remove("PGPASSWORD")
-            .env_remove("PGSERVICE")
-            .env_remove("PGOPTIONS")
+            .args(["-p", &port, "-U", "postgres", "-d", "postgres", "-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
