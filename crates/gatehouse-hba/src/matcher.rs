@@ -299,4 +299,15 @@ impl HbaFile {
             .iter()
             .find(|line| line_matches(line, conn, env, &cache))
     }
+
+    /// Every record `conn` matches, in file order: the first is [`HbaFile::find`]'s
+    /// answer, the others are the records it shadows (what `explain` needs to say
+    /// which later line would decide if an earlier one were moved or removed).
+    pub fn find_all(&self, conn: &Connection<'_>, env: &MatchEnv<'_>) -> Vec<&HbaLine> {
+        let cache = RefCell::new(HostnameCache::default());
+        self.lines
+            .iter()
+            .filter(|line| line_matches(line, conn, env, &cache))
+            .collect()
+    }
 }

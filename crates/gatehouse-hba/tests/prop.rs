@@ -407,6 +407,10 @@ proptest! {
             let indexed = hba.find(&conn, &env).map(|l| l.line);
             let linear = hba.find_linear(&conn, &env).map(|l| l.line);
             prop_assert_eq!(indexed, linear, "{:?}\n{}", c, text);
+            // find_all: every matching record in order, the first being find's.
+            let all: Vec<u32> = hba.find_all(&conn, &env).iter().map(|l| l.line).collect();
+            prop_assert_eq!(all.first().copied(), indexed);
+            prop_assert!(all.windows(2).all(|w| w[0] < w[1]), "{:?}", all);
         }
     }
 }
