@@ -195,29 +195,13 @@ pub fn authorize_connect(
         }
     };
     let resource = settings.dbuser_arn(request.db_user);
-    let mut ctx = RequestContext::new(CONNECT_ACTION, resource.clone());
-    let one = |v: String| vec![v];
-    ctx.set(
-        "aws:SourceIp",
-        one(request.source_ip.to_canonical().to_string()),
-    );
-    ctx.set(
-        "aws:SecureTransport",
-        one(request.secure_transport.to_string()),
-    );
-    let secs = request
-        .now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    ctx.set("aws:CurrentTime", one(iso8601(secs)));
-    ctx.set("aws:EpochTime", one(secs.to_string()));
-    ctx.set("aws:username", one(user_name.clone()));
-    ctx.set("aws:userid", one(user_id));
-    ctx.set("aws:PrincipalArn", one(user_arn.clone()));
-    ctx.set("aws:PrincipalAccount", one(settings.account_id.clone()));
-    ctx.set("aws:PrincipalType", one("User".to_owned()));
-    ctx.set("rds-db:DbUser", one(request.db_user.to_owned()));
+    let facts = ConnectFacts {
+        db_user: request.db_user,
+        source_ip: request.source_ip,
+        secure_transport: request.secure_transport,
+        now: request.now,
+    };
+    let ctx = connect_context(settings, &user_name, &user_id, &user_arn, &facts);
     let policies = directory.policies_for_user(&user_name);
     let eval = evaluate(&policies, &ctx);
     match eval.decision {
@@ -238,6 +222,58 @@ pub fn authorize_connect(
             }),
         }),
     }
+}
+
+/// The facts of a connection that go into the policy context, without a token.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectFacts<'a> {
+    /// The StartupMessage user: the `dbuser` ARN's last part and `rds-db:DbUser`.
+    pub db_user: &'a str,
+    /// `aws:SourceIp`.
+    pub source_ip: IpAddr,
+    /// `aws:SecureTransport`.
+    pub secure_transport: bool,
+    /// `aws:CurrentTime`, `aws:EpochTime`.
+    pub now: SystemTime,
+}
+
+/// The request [`authorize_connect`] evaluates an IAM user's policies with:
+/// `rds-db:connect` on the `dbuser` ARN of `facts.db_user`, and the condition keys
+/// `aws:SourceIp`, `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`,
+/// `aws:username`, `aws:userid`, `aws:PrincipalArn`, `aws:PrincipalAccount`,
+/// `aws:PrincipalType` (`User`) and `rds-db:DbUser`. Public so that offline tools
+/// (`gatehouse explain`) ask exactly what the gateway asks.
+pub fn connect_context(
+    settings: &ConnectSettings,
+    user_name: &str,
+    user_id: &str,
+    user_arn: &str,
+    facts: &ConnectFacts<'_>,
+) -> RequestContext {
+    let mut ctx = RequestContext::new(CONNECT_ACTION, settings.dbuser_arn(facts.db_user));
+    let one = |v: String| vec![v];
+    ctx.set(
+        "aws:SourceIp",
+        one(facts.source_ip.to_canonical().to_string()),
+    );
+    ctx.set(
+        "aws:SecureTransport",
+        one(facts.secure_transport.to_string()),
+    );
+    let secs = facts
+        .now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    ctx.set("aws:CurrentTime", one(iso8601(secs)));
+    ctx.set("aws:EpochTime", one(secs.to_string()));
+    ctx.set("aws:username", one(user_name.to_owned()));
+    ctx.set("aws:userid", one(user_id.to_owned()));
+    ctx.set("aws:PrincipalArn", one(user_arn.to_owned()));
+    ctx.set("aws:PrincipalAccount", one(settings.account_id.clone()));
+    ctx.set("aws:PrincipalType", one("User".to_owned()));
+    ctx.set("rds-db:DbUser", one(facts.db_user.to_owned()));
+    ctx
 }
 
 /// `YYYY-MM-DDThh:mm:ssZ` for Unix seconds (proleptic Gregorian, UTC).
