@@ -8,7 +8,7 @@
 mod admin;
 mod config;
 mod engine_args;
-mod explain_cmd;
+mod explain;
 mod hba_cmd;
 mod iam_cmd;
 mod ident_cmd;
@@ -52,8 +52,8 @@ enum Command {
     },
     /// The IAM identity store (users, keys, policies), in AWS CLI spirit.
     Iam(iam_cmd::IamArgs),
-    /// Say which security-group rule and pg_hba.conf line decide a connection.
-    Explain(explain_cmd::ExplainArgs),
+    /// Say, layer by layer, what decides a connection and what would let it in.
+    Explain(explain::ExplainArgs),
     /// pg_ident.conf: lint a file, or check a user name map.
     Ident {
         #[command(subcommand)]
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
         Command::Hba { command } => hba_cmd::run(command, &mut out),
         Command::Ident { command } => ident_cmd::run(command, &mut out),
         Command::Check(args) => serve_cmd::check(&args, &mut out),
-        Command::Explain(args) => explain_cmd::run(&args, &mut out),
+        Command::Explain(args) => explain::run(&args, &mut out),
         Command::Sg { command } => sg_cmd::run(command, &mut out),
         Command::Token { command } => token_cmd::run(command, &mut out),
         Command::Iam(args) => iam_cmd::run(args, &mut out),

@@ -285,8 +285,11 @@ fn explain_names_the_rule_and_the_line() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["admitted"], false);
-    assert_eq!(v["network"]["outcome"]["result"], "denied", "{v}");
+    assert_eq!(v["decision"], "refused");
+    assert_eq!(
+        v["layers"][0]["explanation"]["outcome"]["result"], "denied",
+        "{v}"
+    );
     let text = v.to_string();
     assert!(
         text.contains("sgr-admin") && text.contains("port_not_covered"),

@@ -64,6 +64,8 @@ pub struct Loaded {
     pub state_file: PathBuf,
     /// `[iam]`, checked (the gate itself is built by `serve` from the state store).
     pub iam: Option<super::iam::IamConfig>,
+    /// `[tls] client_ca_file` is set: clients are asked for a certificate.
+    pub client_ca: bool,
 }
 
 /// What is worth a look in how `iam` is set up.
@@ -486,6 +488,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
             iam: None,
         },
         iam,
+        client_ca,
         log: file.log,
         warnings,
         admin_socket: rel(&base, &file.admin.socket),
