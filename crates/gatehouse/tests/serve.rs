@@ -238,11 +238,14 @@ fn explain_names_the_rule_and_the_line() {
         "pg_hba.conf",
         "host all app 127.0.0.0/8 scram-sha-256\nhost all all 0.0.0.0/0 reject\n",
     );
+    // app has a secret (layer 4 then waits for a password rather than refusing).
+    write(dir.path(), "userlist.txt", "\"app\" \"pw\"\n");
     let cfg = write(
         dir.path(),
         "gatehouse.toml",
         "[listen]\naddresses = [\"127.0.0.1:6432\"]\n[hba]\nfile = \"pg_hba.conf\"\n\
          [upstream]\nsocket_dir = \"/tmp\"\n\
+         [auth]\nsource = \"userlist\"\nuserlist_file = \"userlist.txt\"\n\
          [network]\nattach = [\"sg-db\"]\n\
          [[network.groups]]\nid = \"sg-db\"\nname = \"database\"\n\
          [[network.rules]]\nid = \"sgr-loopback\"\ngroup_id = \"sg-db\"\nprotocol = \"tcp\"\n\
