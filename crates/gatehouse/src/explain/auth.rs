@@ -49,6 +49,9 @@ pub fn layer(cx: &Cx<'_>, line: Option<&HbaLine>) -> Result<Layer> {
         AuthMethod::Trust => {
             let mut l = Layer::new("auth", Verdict::Allowed, "trust: no password is asked");
             l.rule = Some(json!({"method": "trust"}));
+            if !matches!(f.credential, Credential::None) {
+                l.note("the password or token given is not used");
+            }
             l
         }
         AuthMethod::Cert => {
