@@ -560,14 +560,14 @@ fn an_iam_token_is_allowed_by_a_sid_denied_by_a_sid_or_needs_a_statement() {
     assert_eq!(code, Some(0), "{v}");
     let auth = layer(&v, "auth");
     assert_eq!(auth["verdict"], "allowed");
-    assert_eq!(auth["rule"]["statement"]["sid"], "ConnectAsapp", "{auth}");
+    assert_eq!(auth["rule"]["statement"]["sid"], "ConnectAsApp", "{auth}");
     assert_eq!(
         auth["rule"]["principal"],
         format!("arn:aws:iam::{ACCOUNT}:user/svc").as_str()
     );
     let o = env.explain(&args);
     assert!(
-        text(&o.stdout).contains("(Sid ConnectAsapp)"),
+        text(&o.stdout).contains("(Sid ConnectAsApp)"),
         "{}",
         text(&o.stdout)
     );
@@ -608,7 +608,7 @@ fn an_iam_token_is_allowed_by_a_sid_denied_by_a_sid_or_needs_a_statement() {
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(
         layer(&v, "auth")["rule"]["statement"]["sid"],
-        "ConnectAsapp"
+        "ConnectAsApp"
     );
 
     // The token is never printed, whatever the outcome.

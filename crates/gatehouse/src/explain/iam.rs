@@ -389,11 +389,15 @@ fn policy_fix(
 ) -> Fix {
     let settings = &iam.settings;
     let resource = settings.dbuser_arn(user);
-    let alnum: String = user
+    // IAM's Sid alphabet is letters and digits: "app_user" gives ConnectAsAppuser.
+    let mut alnum: String = user
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .take(50)
         .collect();
+    if let Some(first) = alnum.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
     let sid = format!("ConnectAs{alnum}");
     let doc = json!({
         "Version": "2012-10-17",
