@@ -176,7 +176,7 @@ pub fn layer<'a>(cx: &Cx<'a>) -> (Layer, Option<&'a HbaLine>) {
 
 fn with_edit(text: String, edit: Option<HbaEdit>) -> Fix {
     let mut fix = Fix::says(match &edit {
-        Some(_) => format!("{text}:"),
+        Some(_) => text,
         None => format!(
             "{text} (no line is proposed: the user or database name cannot be written as one pg_hba.conf name)"
         ),

@@ -263,11 +263,13 @@ impl Report {
                 }
             }
             if let Some(f) = &l.fix {
+                let more = f.hba_line.is_some() || f.policy.is_some() || !f.commands.is_empty();
                 say!(
                     out,
-                    "    {} {}",
+                    "    {} {}{}",
                     st.paint("36", "fix:"),
-                    printable(&f.text, MAX_MESSAGE)
+                    printable(&f.text, MAX_MESSAGE),
+                    if more { ":" } else { "" }
                 );
                 if let Some(h) = &f.hba_line {
                     say!(out, "      {}", printable(&h.text, MAX_MESSAGE));
