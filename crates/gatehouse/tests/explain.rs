@@ -668,6 +668,27 @@ fn without_a_token_explain_says_who_could_connect() {
         "{out}"
     );
     assert!(out.contains("not decided offline: auth"), "{out}");
+    assert_eq!(auth["who_could"]["denied"], 0);
+
+    // A user a Deny statement refuses is listed as such.
+    env.iam(&[
+        "put-user-policy",
+        "--user-name",
+        "other",
+        "--policy-name",
+        "never",
+        "--policy-document",
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"NeverApp","Effect":"Deny","Action":"rds-db:connect","Resource":"*"}]}"#,
+    ]);
+    let (v, _) = env.json(&["--address", "127.0.0.1", "--user", "app"]);
+    let auth = layer(&v, "auth");
+    assert_eq!(auth["who_could"]["allowed"], 1);
+    assert_eq!(auth["who_could"]["denied"], 1);
+    assert_eq!(auth["who_could"]["denied_users"][0]["user_name"], "other");
+    assert_eq!(
+        auth["who_could"]["denied_users"][0]["statement"]["sid"],
+        "NeverApp"
+    );
 
     // A member of the token-only role needs a token (and TLS) even on a trust line.
     let o = env.explain(&[

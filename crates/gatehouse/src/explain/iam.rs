@@ -153,19 +153,21 @@ pub fn layer(cx: &Cx<'_>, line: &HbaLine, user: &str, token_only: Option<&str>) 
                 secure_transport: f.ssl,
                 now: SystemTime::now(),
             };
-            let (listed, allowed, evaluated) = who_could(&directory, settings, &facts);
-            if allowed == 0 {
+            let who = who_could(&directory, settings, &facts);
+            if who.allowed == 0 {
                 l.note(format!(
                     "no IAM user's policies allow {CONNECT_ACTION} on {resource} for this connection \
-                     ({evaluated} user(s) evaluated)"
+                     ({} user(s) evaluated)",
+                    who.evaluated
                 ));
                 l.fix = Some(policy_fix(cx, iam, &directory, None, user, source_ip));
             } else {
                 l.note(format!(
                     "IAM users whose policies allow {CONNECT_ACTION} on {resource} for this connection \
-                     ({allowed} of {evaluated} evaluated):"
+                     ({} of {} evaluated):",
+                    who.allowed, who.evaluated
                 ));
-                for u in &listed {
+                for u in &who.users {
                     l.note(format!(
                         "  {} by {} ({} active access key(s))",
                         u["arn"].as_str().unwrap_or_default(),
@@ -173,17 +175,42 @@ pub fn layer(cx: &Cx<'_>, line: &HbaLine, user: &str, token_only: Option<&str>) 
                         u["active_keys"]
                     ));
                 }
-                if allowed > listed.len() {
-                    l.note(format!("  … and {} more", allowed - listed.len()));
+                if who.allowed > who.users.len() {
+                    l.note(format!("  … and {} more", who.allowed - who.users.len()));
                 }
                 l.fix = Some(
                     Fix::says("sign a token with an active access key of one of them")
                         .command(generate_command(settings, user)),
                 );
             }
+            if who.denied_count > 0 {
+                l.note(format!(
+                    "IAM users a Deny statement refuses for this connection ({}; a Deny beats every Allow):",
+                    who.denied_count
+                ));
+                for u in &who.denied {
+                    l.note(format!(
+                        "  {} by {}",
+                        u["arn"].as_str().unwrap_or_default(),
+                        u["statement_text"].as_str().unwrap_or_default()
+                    ));
+                }
+                if who.denied_count > who.denied.len() {
+                    l.note(format!(
+                        "  … and {} more",
+                        who.denied_count - who.denied.len()
+                    ));
+                }
+            }
             l.extra.push((
                 "who_could",
-                json!({"evaluated": evaluated, "allowed": allowed, "users": listed}),
+                json!({
+                    "evaluated": who.evaluated,
+                    "allowed": who.allowed,
+                    "users": who.users,
+                    "denied": who.denied_count,
+                    "denied_users": who.denied,
+                }),
             ));
             l
         }
@@ -195,38 +222,64 @@ pub fn layer(cx: &Cx<'_>, line: &HbaLine, user: &str, token_only: Option<&str>) 
     Ok(l)
 }
 
-/// The IAM users whose policies allow the connection (at most
-/// [`MAX_USERS_LISTED`] listed), how many do, and how many were evaluated.
-fn who_could(
-    dir: &Directory,
-    settings: &ConnectSettings,
-    facts: &ConnectFacts<'_>,
-) -> (Vec<Value>, usize, usize) {
+/// Which IAM users' policies allow the connection, and which deny it explicitly.
+struct WhoCould {
+    /// Users evaluated (at most [`MAX_USERS_EVALUATED`]).
+    evaluated: usize,
+    /// How many are allowed.
+    allowed: usize,
+    /// The first [`MAX_USERS_LISTED`] of them.
+    users: Vec<Value>,
+    /// How many a Deny statement refuses.
+    denied_count: usize,
+    /// The first [`MAX_USERS_LISTED`] of them.
+    denied: Vec<Value>,
+}
+
+/// Evaluates every IAM user's policies (up to [`MAX_USERS_EVALUATED`]) with the
+/// request the gateway would make for this connection.
+fn who_could(dir: &Directory, settings: &ConnectSettings, facts: &ConnectFacts<'_>) -> WhoCould {
     let mut active: HashMap<&str, usize> = HashMap::new();
     for k in dir.access_keys().filter(|k| k.is_active()) {
         *active.entry(k.user_name.as_str()).or_default() += 1;
     }
-    let mut listed = Vec::new();
-    let (mut allowed, mut evaluated) = (0, 0);
+    let mut who = WhoCould {
+        evaluated: 0,
+        allowed: 0,
+        users: Vec::new(),
+        denied_count: 0,
+        denied: Vec::new(),
+    };
     for u in dir.users().take(MAX_USERS_EVALUATED) {
-        evaluated += 1;
+        who.evaluated += 1;
         let ctx = connect_context(settings, &u.name, &u.user_id, &u.arn, facts);
         let eval = evaluate(&dir.policies_for_user(&u.name), &ctx);
-        if eval.decision != Decision::Allow {
-            continue;
-        }
-        allowed += 1;
-        if listed.len() < MAX_USERS_LISTED {
-            listed.push(json!({
+        let entry = || {
+            json!({
                 "user_name": u.name,
                 "arn": u.arn,
                 "statement": eval.deciding.as_ref().map(statement_json),
                 "statement_text": eval.deciding.as_ref().map(ToString::to_string),
                 "active_keys": active.get(u.name.as_str()).copied().unwrap_or(0),
-            }));
+            })
+        };
+        match eval.decision {
+            Decision::Allow => {
+                who.allowed += 1;
+                if who.users.len() < MAX_USERS_LISTED {
+                    who.users.push(entry());
+                }
+            }
+            Decision::ExplicitDeny => {
+                who.denied_count += 1;
+                if who.denied.len() < MAX_USERS_LISTED {
+                    who.denied.push(entry());
+                }
+            }
+            Decision::ImplicitDeny => {}
         }
     }
-    (listed, allowed, evaluated)
+    who
 }
 
 /// `gatehouse token generate` for the first `[iam] endpoints` name.
