@@ -627,6 +627,17 @@ fn an_iam_token_is_allowed_by_a_sid_denied_by_a_sid_or_needs_a_statement() {
     let other = token(&creds, "admin");
     let (v, _) = env.json(&["--address", "127.0.0.1", "--user", "app", "--token", &other]);
     assert_eq!(layer(&v, "auth")["rule"]["check"], "wrong_user");
+
+    // Temporary credentials (a session token) are refused by their own check.
+    let temporary = Credentials {
+        session_token: Some("FwoGZXIvYXdzEXAMPLE".into()),
+        ..creds.clone()
+    };
+    let st = token(&temporary, "app");
+    let (v, code) = env.json(&["--address", "127.0.0.1", "--user", "app", "--token", &st]);
+    assert_eq!(code, Some(1));
+    assert_eq!(layer(&v, "auth")["rule"]["check"], "session_token", "{v}");
+    assert!(!v.to_string().contains("FwoGZXIvYXdzEXAMPLE"), "{v}");
 }
 
 #[test]

@@ -123,7 +123,9 @@ pub fn layer(cx: &Cx<'_>, line: &HbaLine, user: &str, token_only: Option<&str>) 
                             ..
                         } => (Some(statement_json(statement)), Some(user_arn.clone())),
                         ConnectRefusal::NoAllow { user_arn, .. } => (None, Some(user_arn.clone())),
-                        ConnectRefusal::Token(_) => (None, None),
+                        ConnectRefusal::Token(_) | ConnectRefusal::SessionToken { .. } => {
+                            (None, None)
+                        }
                     };
                     let fix = refusal_fix(cx, iam, &directory, &r, user, source_ip);
                     let mut l = refused(format!("iam: {r}"), fix);
@@ -384,6 +386,11 @@ fn refusal_fix(
             }
             fix
         }
+        ConnectRefusal::SessionToken { .. } => Fix::says(
+            "sign the token with a long-term access key of the identity store (gatehouse issues no \
+             temporary credentials, so a token with X-Amz-Security-Token is refused)",
+        )
+        .command(generate_command(settings, user)),
         ConnectRefusal::Token(t) => {
             let generate = generate_command(settings, user);
             match t {
