@@ -47,6 +47,13 @@ mod wildcard;
 
 pub use document::{Effect, PolicyVersion, Statement};
 
+/// A policy's size as IAM counts it against its limits ([`MAX_DOCUMENT_CHARS`], the
+/// per-principal inline quotas): every character except JSON whitespace outside string
+/// literals.
+pub fn policy_size(text: &str) -> usize {
+    json::counted_chars(text)
+}
+
 use std::fmt;
 
 /// The largest document accepted, in characters not counting whitespace outside

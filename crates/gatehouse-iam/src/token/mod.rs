@@ -26,7 +26,7 @@ mod keys;
 mod parse;
 mod refusal;
 mod sign;
-mod time;
+pub(crate) mod time;
 mod verify;
 
 pub use cache::{SigningKeyCache, DEFAULT_CAPACITY};

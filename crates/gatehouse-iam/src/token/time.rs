@@ -19,7 +19,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// The date (year, month, day) `days` after 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -184,4 +184,17 @@ mod tests {
         assert_eq!(unix_seconds(t), -1);
         assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_secs(2)), -2);
     }
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` (ISO 8601, UTC) for Unix seconds: `aws:CurrentTime`'s form.
+pub(crate) fn iso8601(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

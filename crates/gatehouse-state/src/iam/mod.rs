@@ -193,29 +193,7 @@ pub(crate) fn parse_document(object: &str, text: &str) -> Result<PolicyDocument,
     Ok(document)
 }
 
-/// A policy's size as AWS counts it: every character except JSON white space outside
-/// string literals.
-pub(crate) fn policy_size(text: &str) -> usize {
-    let mut count = 0;
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in text.chars() {
-        if in_string {
-            count += 1;
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            count += 1;
-            in_string = c == '"';
-        }
-    }
-    count
-}
+pub(crate) use gatehouse_iam::policy::policy_size;
 
 /// The table holding principals of `kind`.
 pub(crate) fn principal_table(kind: PrincipalKind) -> &'static str {
