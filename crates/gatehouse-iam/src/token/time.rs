@@ -122,6 +122,19 @@ pub(crate) fn parse_amz_date(s: &str) -> Option<i64> {
     Some(days * 86_400 + i64::from(hour * 3600 + minute * 60 + second))
 }
 
+/// `YYYY-MM-DDThh:mm:ssZ` (ISO 8601, UTC) for Unix seconds: `aws:CurrentTime`'s form.
+pub(crate) fn iso8601(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,17 +197,4 @@ mod tests {
         assert_eq!(unix_seconds(t), -1);
         assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_secs(2)), -2);
     }
-}
-
-/// `YYYY-MM-DDThh:mm:ssZ` (ISO 8601, UTC) for Unix seconds: `aws:CurrentTime`'s form.
-pub(crate) fn iso8601(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
