@@ -403,6 +403,38 @@ fn quickstart_sets_up_everything_and_every_layer_decides_as_printed() {
         eprintln!("no IPv6 loopback on this machine: the [::1] refusal is not tested");
     }
 
+    // A second quickstart on the same DIR (even with --reset) is refused while this one
+    // runs, before it touches anything; so is port 0.
+    for extra in [&[][..], &["--reset"][..]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args([
+                "quickstart",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--port",
+                &port.to_string(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+        assert!(
+            stderr(&o).contains("another gatehouse quickstart is running"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["quickstart", "--dir", "/nonexistent/never", "--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid value '0' for '--port"),
+        "{}",
+        stderr(&o)
+    );
+
     // SIGINT: the gateway and the database stop, exit 0, DIR kept.
     let postmaster = postmaster_pid(&dir).expect("postmaster.pid");
     let (code, took, rest) = qs.interrupt();

@@ -27,8 +27,12 @@ const MARKER: &str = ".gatehouse-quickstart";
 const SEEDED: &str = "seeded\n";
 
 /// Everything quickstart makes in DIR: what `--reset` removes (nothing else).
+/// Held (flock) by the running quickstart of a DIR.
+const LOCK_FILE: &str = ".quickstart.lock";
+
 const MADE: &[&str] = &[
     MARKER,
+    LOCK_FILE,
     "data",
     "socket",
     "postgresql.log",
@@ -55,7 +59,7 @@ pub struct QuickstartArgs {
     #[arg(long, default_value = "gatehouse-quickstart")]
     dir: PathBuf,
     /// The gateway's port [default: 6432; a later run uses the port DIR was made with].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     port: Option<u16>,
     /// Start over: stop a database left running in DIR and remove everything quickstart
     /// made there (nothing else) before setting up again.
@@ -76,11 +80,17 @@ pub fn run(args: &QuickstartArgs) -> Result<u8> {
         .with_context(|| format!("{}: cannot resolve", args.dir.display()))?;
     let install = postgres::find()?;
     let mut cluster = postgres::Cluster::new(install, &dir)?;
+    // One quickstart per DIR: a second one (even a --reset) would pull the database
+    // out from under the first.
+    let mut lock = if dir.join(MARKER).exists() {
+        Some(lock_dir(&dir)?)
+    } else {
+        None
+    };
     if args.reset {
         reset(&dir, &mut cluster)?;
     }
     cluster.preflight()?;
-    let fresh = claim(&dir, cluster.switches_user())?;
 
     let cfg_path = dir.join("gatehouse.toml");
     let existing = if cfg_path.exists() {
@@ -111,6 +121,10 @@ pub fn run(args: &QuickstartArgs) -> Result<u8> {
         bail!("port {port} on 127.0.0.1 is not free ({e}): choose another with --port");
     }
     drop(existing);
+    let fresh = claim(&dir, cluster.switches_user())?;
+    if lock.is_none() {
+        lock = Some(lock_dir(&dir)?);
+    }
     if fresh {
         step!("setting up in {}", dir.display());
     } else {
@@ -187,7 +201,30 @@ pub fn run(args: &QuickstartArgs) -> Result<u8> {
         "stopped. {} is kept: run again to reuse it (same passwords and key), or with --reset to start over",
         dir.display()
     );
+    drop(lock);
     Ok(0)
+}
+
+/// An exclusive `flock` on `DIR/.quickstart.lock`, held until the returned value is
+/// dropped (or the process ends, however it ends).
+fn lock_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        if e == nix::errno::Errno::EWOULDBLOCK {
+            anyhow::anyhow!(
+                "another gatehouse quickstart is running in {}: stop it first (Ctrl-C), or use another --dir",
+                dir.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot lock {}: {e}", path.display())
+        }
+    })
 }
 
 /// Creates DIR (or checks it is the quickstart's) and marks it. Returns whether it

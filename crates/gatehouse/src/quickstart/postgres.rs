@@ -497,14 +497,18 @@ impl Cluster {
             return Ok(());
         }
         self.running = false;
-        run(self
+        let stopped = run(self
             .run_as
             .command(self.install.bin.join("pg_ctl"))
             .arg("stop")
             .arg("-D")
             .arg(&self.data)
-            .args(["-m", "fast", "-w", "-t", "60", "-s"]))?;
-        Ok(())
+            .args(["-m", "fast", "-w", "-t", "60", "-s"]));
+        match stopped {
+            // A server that is already gone (it crashed, or was stopped by hand) is stopped.
+            Err(_) if !self.running_already() => Ok(()),
+            other => other.map(drop),
+        }
     }
 
     /// Runs `script` with psql as the superuser `postgres` on database `postgres`,
