@@ -877,6 +877,16 @@ fn the_tls_layer_reports_client_certificate_requirements() {
         out.contains("with TLS (--ssl; sslmode=require) the connection would match"),
         "{out}"
     );
+    // ... and the fix is TLS, not a plaintext line that would undo the hostssl rule.
+    assert!(
+        out.contains("fix: connect with TLS (sslmode=require)"),
+        "{out}"
+    );
+    let (v, _) = env.json(&base);
+    assert!(
+        v["layers"][2]["fix"]["hba_line"].is_null(),
+        "a pg_hba line was proposed: {v}"
+    );
 
     let mut ssl = base.to_vec();
     ssl.push("--ssl");

@@ -162,6 +162,15 @@ pub fn layer<'a>(cx: &Cx<'a>) -> (Layer, Option<&'a HbaLine>) {
                 "with TLS (which needs [tls] in gatehouse.toml)".to_owned()
             };
             l.note(format!("{how} the connection would match {}", line_ref(m)));
+            if !f.ssl && cx.loaded.gateway.tls.is_some() {
+                // The file admits this client over TLS: the fix is TLS, not a new
+                // plaintext line that would undo its hostssl rule.
+                l.fix = Some(Fix::says(format!(
+                    "connect with TLS (sslmode=require): {} would then decide; no line without TLS \
+                     is proposed, as it would undo pg_hba.conf's TLS-only rule for this client",
+                    line_ref(m)
+                )));
+            }
         }
     }
     if rules.needs_membership && f.member_of.is_empty() {
