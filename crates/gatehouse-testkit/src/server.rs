@@ -45,6 +45,19 @@ pub(crate) fn read_pid(data_dir: &Path) -> Option<i32> {
 
 /// Sends SIGQUIT (immediate shutdown) and waits for `postmaster.pid` to go away, as
 /// `pg_ctl stop -m immediate` does; SIGKILL after [`STOP_TIMEOUT`].
+/// Whether `pid` has exited and waits for its parent to reap it (state `Z`).
+fn is_zombie(pid: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
 pub(crate) fn stop_postmaster(data_dir: &Path) {
     let Some(pid) = read_pid(data_dir) else {
         return;
@@ -53,9 +66,11 @@ pub(crate) fn stop_postmaster(data_dir: &Path) {
     if kill(pid, Signal::SIGQUIT).is_err() {
         return; // Already gone.
     }
+    // Wait for the process itself, not its pid file: PostgreSQL removes postmaster.pid a
+    // moment before it exits, and a caller may check the pid right after this returns.
     let deadline = Instant::now() + STOP_TIMEOUT;
     while Instant::now() < deadline {
-        if !data_dir.join("postmaster.pid").exists() || kill(pid, None).is_err() {
+        if kill(pid, None).is_err() || is_zombie(pid) {
             return;
         }
         std::thread::sleep(Duration::from_millis(5));
