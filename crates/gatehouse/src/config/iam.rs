@@ -166,7 +166,8 @@ pub fn directory_from(cfg: &IamConfig, store: &gatehouse_state::StateStore) -> R
                 cfg.key_file.display()
             );
         }
-        return Ok(Directory::new(account));
+        // Users and policies, without keys: nothing was sealed, nothing to decrypt.
+        return Ok(store.iam(account)?.policy_directory()?);
     }
     let key = MasterKey::load(&cfg.key_file)?;
     Ok(store.iam_directory(account, &key)?)
