@@ -177,8 +177,17 @@ pub async fn start(path: &Path, loaded: config::Loaded) -> Result<Started> {
         .with_context(|| format!("state store {}", state_file.display()))?;
     gateway_config.network = crate::admin::server::merged(&store, network.clone())?;
     if let Some(iam) = &loaded.iam {
-        let gate = std::sync::Arc::new(config::iam::gate(iam, &state_file)?);
-        watch_iam(gate.clone(), iam.clone(), state_file.clone());
+        // The watcher's own connection: its data_version baseline is read before the
+        // directory is built from it, so no change made in between goes unnoticed.
+        let watched = gatehouse_state::StateStore::open(&state_file)
+            .with_context(|| format!("state store {}", state_file.display()))?;
+        let seen = watched.data_version()?;
+        let gate = std::sync::Arc::new(gatehouse_proxy::iam::IamGate::new(
+            iam.settings.clone(),
+            iam.token_only_role.clone(),
+            config::iam::directory_from(iam, &watched)?,
+        ));
+        watch_iam(gate.clone(), iam.clone(), watched, seen);
         gateway_config.iam = Some(gate);
     }
     let gateway = Gateway::bind(gateway_config).await.map_err(|e| {
@@ -303,19 +312,15 @@ pub fn stored_policy(
 fn watch_iam(
     gate: std::sync::Arc<gatehouse_proxy::iam::IamGate>,
     cfg: config::iam::IamConfig,
-    state_file: PathBuf,
+    store: gatehouse_state::StateStore,
+    mut seen: i64,
 ) {
     let spawned = std::thread::Builder::new()
         .name("iam-directory".into())
         .spawn(move || {
-            let mut store: Option<gatehouse_state::StateStore> = None;
-            let mut seen = None;
+            let s = &store;
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(1));
-                if store.is_none() {
-                    store = gatehouse_state::StateStore::open(&state_file).ok();
-                }
-                let Some(s) = &store else { continue };
                 for (key_id, at) in gate.take_last_used() {
                     if let Err(e) = s.touch_access_key(&key_id, at) {
                         tracing::warn!(target: "gatehouse::iam", error = %e, "cannot record an access key's last use");
@@ -328,7 +333,7 @@ fn watch_iam(
                         continue;
                     }
                 };
-                if seen.replace(version).is_none_or(|old| old == version) {
+                if std::mem::replace(&mut seen, version) == version {
                     continue;
                 }
                 match config::iam::directory_from(&cfg, s) {

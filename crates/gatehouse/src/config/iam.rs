@@ -1,5 +1,5 @@
-//! `[iam]`: validated into [`IamConfig`]; [`gate`] builds the gateway's
-//! [`IamGate`] from it and the state store's IAM directory.
+//! `[iam]`: validated into [`IamConfig`]; [`directory_from`] reads the state store's
+//! IAM directory for it (the gateway's gate, `token verify`, `explain`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use gatehouse_iam::connect::ConnectSettings;
 use gatehouse_iam::directory::{Directory, MasterKey};
-use gatehouse_proxy::iam::IamGate;
 
 use super::file::IamSection;
 
@@ -171,18 +170,6 @@ pub fn directory_from(cfg: &IamConfig, store: &gatehouse_state::StateStore) -> R
     }
     let key = MasterKey::load(&cfg.key_file)?;
     Ok(store.iam_directory(account, &key)?)
-}
-
-/// The gateway's gate: settings and the stored directory.
-///
-/// # Errors
-/// As [`directory`].
-pub fn gate(cfg: &IamConfig, state_file: &Path) -> Result<IamGate> {
-    Ok(IamGate::new(
-        cfg.settings.clone(),
-        cfg.token_only_role.clone(),
-        directory(cfg, state_file)?,
-    ))
 }
 
 #[cfg(test)]
