@@ -4,6 +4,9 @@
 //! command run, the pg_hba.conf line inserted) to check that they do let the
 //! connection in. No PostgreSQL is needed.
 
+mod support;
+use support::free_port;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -120,11 +123,6 @@ fn layer<'v>(v: &'v Value, name: &str) -> &'v Value {
         .iter()
         .find(|l| l["layer"] == name)
         .unwrap_or_else(|| panic!("no layer {name}: {v}"))
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// gatehouse.toml: one listener on `port`, sg-db allowing 127.0.0.1 only, a

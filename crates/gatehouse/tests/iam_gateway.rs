@@ -6,6 +6,9 @@
 //! names the check or the policy statement that decided.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+use support::{free_port, python};
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -17,29 +20,10 @@ const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "123456789012";
 const RESOURCE: &str = "db-GATEHOUSETEST0000000000001";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    let p = repo().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run ./scripts/install-deps (it installs botocore)",
-        p.display()
-    );
-    p
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 fn iam(cfg: &Path, args: &[&str]) -> String {

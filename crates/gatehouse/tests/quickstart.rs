@@ -7,8 +7,11 @@
 //! everything; a second run reuses the folder.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+use support::{free_port_v4_v6, python};
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv6Addr, TcpListener, TcpStream};
+use std::net::{Ipv6Addr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -21,34 +24,6 @@ use nix::unistd::Pid;
 const READY: &str = "gatehouse quickstart is ready";
 /// The first run: initdb, seed, IAM user; a debug build on a loaded 2-core machine.
 const FIRST_RUN_LIMIT: Duration = Duration::from_secs(60);
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    let p = repo().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run ./scripts/install-deps (it installs psycopg and botocore)",
-        p.display()
-    );
-    p
-}
-
-/// A port free on 127.0.0.1 and on ::1 (when this machine has IPv6 loopback).
-fn free_port() -> u16 {
-    for _ in 0..20 {
-        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = v4.local_addr().unwrap().port();
-        match TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
-            Ok(_) => return port,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
-            Err(_) => return port, // no IPv6 here at all
-        }
-    }
-    panic!("no port free on both 127.0.0.1 and ::1");
-}
 
 /// A running `gatehouse quickstart`: SIGINT then SIGKILL on drop, and the postmaster
 /// of DIR stopped if it outlived it (a failed test leaves nothing running).
@@ -273,7 +248,7 @@ fn quickstart_sets_up_everything_and_every_layer_decides_as_printed() {
     // able to reach DIR's subfolders.
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let dir = tmp.path().join("qs");
-    let port = free_port();
+    let port = free_port_v4_v6();
     let err_log = tmp.path().join("stderr-1.log");
     let mut qs = Quickstart::start(&dir, port, &err_log);
     let first = qs.startup;

@@ -8,15 +8,14 @@
 //! command whose README output shows an error (or explain's `decision: refused`) must fail.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+use support::{free_port_v4_v6, repo};
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 struct Step {
     command: String,
@@ -80,11 +79,6 @@ fn shown(expected: &str, output: &str) -> bool {
     })
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[test]
 fn the_readme_tour_works_as_written() {
     let steps = tour();
@@ -93,7 +87,7 @@ fn the_readme_tour_works_as_written() {
         "./scripts/quickstart",
         "the tour starts with ./scripts/quickstart"
     );
-    let port = free_port().to_string();
+    let port = free_port_v4_v6().to_string();
     let dir = tempfile::tempdir().unwrap();
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"));
     let bin_dir = bin.parent().unwrap().to_path_buf();

@@ -2,6 +2,9 @@
 //! naming its pg_hba.conf and secrets, a real PostgreSQL behind, psql in front,
 //! the JSON decision log on stderr, SIGTERM to stop.
 
+mod support;
+use support::free_port;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -20,11 +23,6 @@ fn gatehouse(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run gatehouse")
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 fn toml(port: u16, c: &Cluster) -> String {

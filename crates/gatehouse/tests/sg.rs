@@ -3,6 +3,9 @@
 //! addresses (127.x.y.z), are refused when duplicated, expire on time, and
 //! survive a restart (state store).
 
+mod support;
+use support::free_port;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,11 +21,6 @@ fn gatehouse(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run gatehouse")
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 struct Serve(Child);

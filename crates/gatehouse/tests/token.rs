@@ -3,6 +3,9 @@
 //! given the same inputs at the token's own time, makes the very same bytes.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+use support::python;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -76,16 +79,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn python() -> PathBuf {
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run ./scripts/install-deps (it installs botocore)",
-        py.display()
-    );
-    py
 }
 
 /// botocore's token for the same inputs at `epoch` (its clock frozen there).
