@@ -83,6 +83,17 @@ pub struct Authenticated {
     pub iam: Option<String>,
 }
 
+/// The method that runs for a client: the line's, except that a member of the
+/// token-only role (RDS `rds_iam`) must present a token whatever the line says
+/// (a `reject` line still rejects).
+pub(crate) fn effective_method(line: AuthMethod, token_only: bool) -> AuthMethod {
+    if token_only && line != AuthMethod::Reject {
+        AuthMethod::Iam
+    } else {
+        line
+    }
+}
+
 /// Runs clientcert checks and the line's method.
 pub async fn authenticate(
     stream: &mut MessageStream,
@@ -104,11 +115,7 @@ pub async fn authenticate(
         return Err(certificate_required().into());
     }
     let mut iam_summary = None;
-    let method = if input.token_only && line.method != AuthMethod::Reject {
-        AuthMethod::Iam
-    } else {
-        line.method
-    };
+    let method = effective_method(line.method, input.token_only);
     let proof = match method {
         AuthMethod::Iam => {
             iam_summary = Some(iam(stream, input).await?);

@@ -203,9 +203,7 @@ async fn front_door(
     // A role named like the token-only role itself is not its own member here.
     let token_only =
         token_only_role.is_some_and(|r| r != user.as_str() && membership.is_member(&user, r));
-    if token_only && line.method != gatehouse_hba::AuthMethod::Iam {
-        d.method = Some(gatehouse_hba::AuthMethod::Iam.name());
-    }
+    d.method = Some(authenticate::effective_method(line.method, token_only).name());
     let input = AuthInput {
         line,
         user: &user,
