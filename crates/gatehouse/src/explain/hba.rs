@@ -197,13 +197,7 @@ fn with_edit(text: String, edit: Option<HbaEdit>) -> Fix {
 /// The method a proposed line gets: what the client would use.
 fn proposed_method(cx: &Cx<'_>, user: &str) -> AuthMethod {
     let f = cx.facts;
-    let token_only = cx
-        .loaded
-        .iam
-        .as_ref()
-        .and_then(|i| i.token_only_role.as_deref())
-        .is_some_and(|r| r != user && f.member_of.iter().any(|m| m == r));
-    if matches!(f.credential, Credential::Token(_)) || token_only {
+    if matches!(f.credential, Credential::Token(_)) || super::auth::token_only(cx, user).is_some() {
         return AuthMethod::Iam;
     }
     // An md5 secret cannot do SCRAM: such a role needs an md5 line.
